@@ -1,0 +1,115 @@
+"""POST /train and /jobs: submit, list, show, poll the history, cancel."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Response, status
+
+from app.api.deps import ExecutorDep, SessionDep, SettingsDep, TenantDep
+from app.db.tables import Job, JobStatus
+from app.jobs.submit import submit_training
+from app.schemas.common import ErrorBody
+from app.schemas.jobs import HistoryOut, JobAccepted, JobList, JobOut, JobSummary, TrainRequest
+from app.store import history, jobs
+
+router = APIRouter(tags=["jobs"])
+ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorBody} for code in (404, 409, 413, 422, 503)
+}
+MaxPoints = Annotated[
+    int | None, Query(ge=2, le=1_000_000, description="thin the curve to this many points")
+]
+
+
+def progress(job: Job) -> float:
+    if job.status == JobStatus.SUCCEEDED:
+        return 1.0
+    return min(1.0, job.last_iteration / job.n_iterations) if job.n_iterations else 0.0
+
+
+def summary(job: Job) -> JobSummary:
+    return JobSummary(
+        id=job.id,
+        status=JobStatus(job.status),
+        progress=progress(job),
+        created_at=job.created_at,
+        started_at=job.started_at,
+        finished_at=job.finished_at,
+        dataset_id=job.dataset_id,
+        model_name=job.model_name,
+        model_id=job.model_id,
+        error=job.error,
+    )
+
+
+@router.post(
+    "/train",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=JobAccepted,
+    responses=ERRORS,
+    summary="Queue a training job; poll Location for its learning curve",
+)
+def train(
+    body: TrainRequest,
+    response: Response,
+    session: SessionDep,
+    settings: SettingsDep,
+    executor: ExecutorDep,
+    tenant: TenantDep,
+) -> JobAccepted:
+    with session.begin():
+        job = submit_training(session, tenant, body, settings)
+        job_id, dataset_id = job.id, job.dataset_id
+    executor.submit(job_id)
+    location = f"/jobs/{job_id}"
+    response.headers["Location"] = location
+    return JobAccepted(
+        job_id=job_id, status=JobStatus.QUEUED, dataset_id=str(dataset_id), location=location
+    )
+
+
+@router.get("/jobs", response_model=JobList)
+def list_jobs(
+    session: SessionDep,
+    tenant: TenantDep,
+    status_filter: Annotated[JobStatus | None, Query(alias="status")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> JobList:
+    items = jobs.list_jobs(session, tenant, status=status_filter, limit=limit, offset=offset)
+    return JobList(items=[summary(job) for job in items], limit=limit, offset=offset)
+
+
+@router.get("/jobs/{job_id}", response_model=JobOut, responses=ERRORS)
+def get_job(
+    job_id: str, session: SessionDep, tenant: TenantDep, max_points: MaxPoints = None
+) -> JobOut:
+    job = jobs.get_job(session, tenant, job_id)
+    points = history.read_points(session, job_id, max_points=max_points)
+    return JobOut(**summary(job).model_dump(), hyperparameters=job.hyperparameters, history=points)  # type: ignore[arg-type]
+
+
+@router.get("/jobs/{job_id}/history", response_model=HistoryOut, responses=ERRORS)
+def get_history(
+    job_id: str,
+    session: SessionDep,
+    tenant: TenantDep,
+    since: Annotated[int, Query(ge=0, description="only points with a larger iteration")] = 0,
+    max_points: MaxPoints = None,
+) -> HistoryOut:
+    job = jobs.get_job(session, tenant, job_id)
+    points = history.read_points(session, job_id, since=since, max_points=max_points)
+    return HistoryOut(job_id=job_id, status=JobStatus(job.status), since=since, points=points)  # type: ignore[arg-type]
+
+
+@router.post(
+    "/jobs/{job_id}/cancel",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=JobSummary,
+    responses=ERRORS,
+)
+def cancel_job(job_id: str, session: SessionDep, tenant: TenantDep) -> JobSummary:
+    with session.begin():
+        job = jobs.request_cancel(session, tenant, job_id)
+        return summary(job)

@@ -1,0 +1,82 @@
+"""/models: list, show, delete, download weights; POST /predict."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Response, status
+
+from app import serving
+from app.api.deps import ModelCacheDep, SessionDep, SettingsDep, TenantDep
+from app.db.tables import Model
+from app.schemas.common import ErrorBody
+from app.schemas.models import ModelList, ModelOut, PredictRequest, PredictResponse
+from app.store import models
+
+router = APIRouter(tags=["models"])
+ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorBody} for code in (404, 409, 413, 422)
+}
+
+
+def to_out(model: Model) -> ModelOut:
+    return ModelOut.model_validate(model, from_attributes=True)
+
+
+@router.get("/models", response_model=ModelList)
+def list_models(
+    session: SessionDep,
+    tenant: TenantDep,
+    name: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> ModelList:
+    items = models.list_models(session, tenant, name=name, limit=limit, offset=offset)
+    return ModelList(items=[to_out(m) for m in items], limit=limit, offset=offset)
+
+
+@router.get("/models/{model_id}", response_model=ModelOut, responses=ERRORS)
+def get_model(model_id: str, session: SessionDep, tenant: TenantDep) -> ModelOut:
+    return to_out(models.get_model(session, tenant, model_id))
+
+
+@router.delete("/models/{model_id}", status_code=status.HTTP_204_NO_CONTENT, responses=ERRORS)
+def delete_model(
+    model_id: str, session: SessionDep, tenant: TenantDep, cache: ModelCacheDep
+) -> None:
+    with session.begin():
+        models.delete_model(session, tenant, model_id)
+    cache.forget(model_id)
+
+
+@router.get(
+    "/models/{model_id}/weights",
+    responses={200: {"content": {"application/octet-stream": {}}}, **ERRORS},
+    response_class=Response,
+    summary="The model's safetensors file (weights plus JSON metadata in its header)",
+)
+def get_weights(model_id: str, session: SessionDep, tenant: TenantDep) -> Response:
+    model = models.get_model(session, tenant, model_id)
+    data = models.verified_weights(session, model)
+    return Response(
+        content=data,
+        media_type="application/octet-stream",
+        headers={
+            "Content-Disposition": f'attachment; filename="{model.name}-v{model.version}.safetensors"',
+            "X-Content-SHA256": model.sha256,
+        },
+    )
+
+
+@router.post("/predict", response_model=PredictResponse, responses=ERRORS)
+def predict(
+    body: PredictRequest,
+    session: SessionDep,
+    settings: SettingsDep,
+    tenant: TenantDep,
+    cache: ModelCacheDep,
+) -> PredictResponse:
+    model = serving.resolve_model(session, tenant, body)
+    network = cache.get(session, model)
+    session.close()
+    return serving.predict(network, model.id, body.instances, max_rows=settings.max_predict_rows)

@@ -1,0 +1,149 @@
+"""The embedded executor: a pool of worker processes that take queued jobs from the database.
+
+Jobs live in the database, so the pool needs no queue of its own: a wake-up token tells an idle
+worker to look, and workers also look on a timer, so a job queued while no one listened (or
+before a restart) still runs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import logging
+import multiprocessing as mp
+import os
+import queue
+import signal
+import sys
+import threading
+from datetime import timedelta
+from multiprocessing.process import BaseProcess
+from multiprocessing.synchronize import Event as EventType
+from typing import Any
+
+from app.db.engine import make_engine, make_session_factory, transaction
+from app.jobs.runner import make_worker_id, run_training_job, worker_id_for
+from app.settings import Settings
+from app.store import jobs
+
+log = logging.getLogger(__name__)
+
+IDLE_POLL_SECONDS = 1.0
+MONITOR_SECONDS = 0.5
+PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """Ask Linux to kill this worker if the server dies, so no orphan keeps training."""
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def worker_main(settings_data: dict[str, Any], wake: Any, stop: EventType) -> None:
+    _die_with_parent()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    settings = Settings.model_validate(settings_data)
+    engine = make_engine(settings.database_url)
+    factory = make_session_factory(engine)
+    worker_id = make_worker_id()
+    while not stop.is_set():
+        with transaction(factory) as session:
+            job_id = jobs.next_queued_job_id(session)
+        if job_id is None:
+            with contextlib.suppress(queue.Empty):
+                wake.get(timeout=IDLE_POLL_SECONDS)
+            continue
+        run_training_job(factory, job_id, worker_id, settings)
+    engine.dispose()
+
+
+def _pid_alive(worker_id: str) -> bool:
+    try:
+        os.kill(int(worker_id.rsplit(":", 1)[1]), 0)
+    except (ProcessLookupError, ValueError):
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class LocalWorkerPool:
+    """N worker processes (spawned, never forked from the server) plus a monitor thread."""
+
+    def __init__(self, settings: Settings, n_workers: int) -> None:
+        self._settings = settings
+        self._n_workers = n_workers
+        self._ctx = mp.get_context("spawn")
+        self._wake = self._ctx.Queue()
+        self._stop = self._ctx.Event()
+        self._processes: list[BaseProcess] = []
+        self._monitor: threading.Thread | None = None
+        self._monitor_stop = threading.Event()
+        self._factory = make_session_factory(make_engine(settings.database_url))
+
+    def start(self) -> None:
+        self._reconcile_previous_run()
+        self._processes = [self._spawn() for _ in range(self._n_workers)]
+        self._monitor = threading.Thread(target=self._watch, name="worker-monitor", daemon=True)
+        self._monitor.start()
+
+    def _spawn(self) -> BaseProcess:
+        process = self._ctx.Process(
+            target=worker_main,
+            args=(self._settings.model_dump(), self._wake, self._stop),
+            name="dnn-service-worker",
+            daemon=True,
+        )
+        process.start()
+        return process
+
+    def wake(self) -> None:
+        self._wake.put_nowait(None)
+
+    def alive(self) -> int:
+        return sum(process.is_alive() for process in self._processes)
+
+    def _watch(self) -> None:
+        """Replace a worker that died and close the job it was running, at once."""
+        while not self._monitor_stop.wait(MONITOR_SECONDS):
+            for index, process in enumerate(self._processes):
+                if process.is_alive() or self._stop.is_set():
+                    continue
+                log.warning(
+                    "worker pid %s exited with %s; replacing it", process.pid, process.exitcode
+                )
+                self._reconcile([process])
+                self._processes[index] = self._spawn()
+
+    def _reconcile(self, dead: list[BaseProcess]) -> None:
+        worker_ids = [worker_id_for(process.pid) for process in dead if process.pid is not None]
+        lease = timedelta(seconds=self._settings.job_lease_seconds)
+        with transaction(self._factory) as session:
+            jobs.reconcile_abandoned(session, lease=lease, dead_workers=worker_ids)
+
+    def _reconcile_previous_run(self) -> None:
+        """Close jobs left running by workers of this host that no longer exist (a crash)."""
+        host = worker_id_for(0).rsplit(":", 1)[0]
+        with transaction(self._factory) as session:
+            dead = [
+                worker_id
+                for worker_id in jobs.running_worker_ids(session)
+                if worker_id.rsplit(":", 1)[0] == host and not _pid_alive(worker_id)
+            ]
+            lease = timedelta(seconds=self._settings.job_lease_seconds)
+            closed = jobs.reconcile_abandoned(session, lease=lease, dead_workers=dead)
+        if closed:
+            log.warning(
+                "closed %d job(s) interrupted by a previous shutdown: %s", len(closed), closed
+            )
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._monitor_stop.set()
+        self._stop.set()
+        for process in self._processes:
+            if process.is_alive():
+                os.kill(process.pid or 0, signal.SIGTERM)
+        for process in self._processes:
+            process.join(timeout)
+        self._reconcile(self._processes)

@@ -1,0 +1,39 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import BaseModel, Field
+
+from app.schemas.common import FiniteFloat, Page, StrictModel
+
+Label = Annotated[bool | int | FiniteFloat | str, Field(union_mode="left_to_right")]
+
+
+class DatasetCreate(StrictModel):
+    name: str = Field(min_length=1, max_length=200)
+    features: list[list[FiniteFloat]] = Field(
+        min_length=1, description="rows of (n_samples, n_features)"
+    )
+    labels: list[Label] = Field(min_length=1, description="one label per row")
+
+
+class InlineDataset(StrictModel):
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    features: list[list[FiniteFloat]] = Field(min_length=1)
+    labels: list[Label] = Field(min_length=1)
+
+
+class DatasetOut(BaseModel):
+    id: str
+    name: str
+    created_at: datetime
+    n_samples: int
+    n_features: int
+    input_shape: list[int]
+    task: str
+    classes: list[Any] | None
+
+
+class DatasetList(Page):
+    items: list[DatasetOut]

@@ -1,0 +1,40 @@
+"""Typed service settings, read from the environment with the ``DNN_`` prefix."""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Everything the service can be configured with; one instance is injected everywhere."""
+
+    model_config = SettingsConfigDict(env_prefix="DNN_", extra="ignore")
+
+    database_url: str = "sqlite:///./dnn-service.db"
+    executor: Literal["local", "celery"] = "local"
+    broker_url: str = "redis://127.0.0.1:6379/0"
+    workers: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=0, le=256)
+
+    # A job whose worker has not written a heartbeat for this long is considered abandoned.
+    job_lease_seconds: float = Field(default=60.0, gt=0)
+    job_time_limit_seconds: float = Field(default=3600.0, gt=0)
+    # How often a running job writes buffered history and checks for cancellation.
+    progress_flush_seconds: float = Field(default=0.1, gt=0)
+
+    max_body_bytes: int = Field(default=64 * 1024 * 1024, gt=0)
+    max_dataset_cells: int = Field(default=20_000_000, gt=0)
+    max_layer_width: int = Field(default=4096, gt=0)
+    max_hidden_layers: int = Field(default=32, gt=0)
+    max_iterations: int = Field(default=1_000_000, gt=0)
+    max_predict_rows: int = Field(default=100_000, gt=0)
+    model_cache_size: int = Field(default=32, gt=0)
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

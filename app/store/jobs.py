@@ -1,0 +1,185 @@
+"""Jobs and their state machine: queued -> running -> succeeded | failed | cancelled (+ cancelling).
+
+Every transition is a conditional UPDATE on the current status, so two processes racing on the
+same job (a duplicate delivery, a cancel arriving as training ends) cannot both win.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from app.db.tables import ACTIVE_STATES, Job, JobStatus, utcnow
+from app.errors import Conflict, NotFound
+from app.ids import new_id
+
+
+def create_job(
+    session: Session,
+    *,
+    tenant_id: str,
+    dataset_id: str,
+    hyperparameters: dict[str, Any],
+    model_name: str,
+    n_iterations: int,
+) -> Job:
+    job = Job(
+        id=new_id(),
+        tenant_id=tenant_id,
+        dataset_id=dataset_id,
+        status=JobStatus.QUEUED,
+        hyperparameters=hyperparameters,
+        model_name=model_name,
+        n_iterations=n_iterations,
+    )
+    session.add(job)
+    session.flush()
+    return job
+
+
+def get_job(session: Session, tenant_id: str, job_id: str) -> Job:
+    job = session.get(Job, job_id)
+    if job is None or job.tenant_id != tenant_id:
+        raise NotFound(f"job {job_id!r} does not exist")
+    return job
+
+
+def list_jobs(
+    session: Session, tenant_id: str, *, status: JobStatus | None, limit: int, offset: int
+) -> Sequence[Job]:
+    query = select(Job).where(Job.tenant_id == tenant_id)
+    if status is not None:
+        query = query.where(Job.status == status)
+    query = query.order_by(Job.created_at.desc(), Job.id).limit(limit).offset(offset)
+    return session.scalars(query).all()
+
+
+def count_active_jobs(session: Session, tenant_id: str) -> int:
+    query = select(func.count()).where(Job.tenant_id == tenant_id, Job.status.in_(ACTIVE_STATES))
+    return int(session.scalar(query) or 0)
+
+
+def dataset_in_use(session: Session, dataset_id: str) -> bool:
+    query = select(Job.id).where(Job.dataset_id == dataset_id, Job.status.in_(ACTIVE_STATES))
+    return session.scalar(query.limit(1)) is not None
+
+
+def request_cancel(session: Session, tenant_id: str, job_id: str) -> Job:
+    """Queued jobs are cancelled at once; running ones are asked to stop at their next check."""
+    job = get_job(session, tenant_id, job_id)
+    now = utcnow()
+    if job.status == JobStatus.QUEUED:
+        job.status = JobStatus.CANCELLED
+        job.finished_at = now
+    elif job.status == JobStatus.RUNNING:
+        job.status = JobStatus.CANCELLING
+    elif job.status != JobStatus.CANCELLING:
+        raise Conflict(
+            f"job {job_id!r} has already finished ({job.status}) and cannot be cancelled"
+        )
+    session.flush()
+    return job
+
+
+def claim_job(session: Session, job_id: str, worker_id: str) -> bool:
+    """Move a queued job to running for this worker; False if anyone else got there first."""
+    now = utcnow()
+    result = session.execute(
+        update(Job)
+        .where(Job.id == job_id, Job.status == JobStatus.QUEUED)
+        .values(status=JobStatus.RUNNING, started_at=now, heartbeat_at=now, worker_id=worker_id)
+    )
+    return bool(result.rowcount)
+
+
+def next_queued_job_id(session: Session) -> str | None:
+    query = select(Job.id).where(Job.status == JobStatus.QUEUED).order_by(Job.created_at, Job.id)
+    return session.scalar(query.limit(1))
+
+
+def queued_job_ids(session: Session) -> list[str]:
+    query = select(Job.id).where(Job.status == JobStatus.QUEUED).order_by(Job.created_at)
+    return list(session.scalars(query))
+
+
+def running_worker_ids(session: Session) -> list[str]:
+    running = [JobStatus.RUNNING, JobStatus.CANCELLING]
+    query = select(Job.worker_id).where(Job.status.in_(running), Job.worker_id.is_not(None))
+    return [worker_id for worker_id in session.scalars(query.distinct()) if worker_id]
+
+
+def record_progress(session: Session, job_id: str, worker_id: str, last_iteration: int) -> str:
+    """Heartbeat plus progress; returns the job's status so the worker can see a cancel request."""
+    session.execute(
+        update(Job)
+        .where(Job.id == job_id, Job.worker_id == worker_id)
+        .values(heartbeat_at=utcnow(), last_iteration=last_iteration)
+    )
+    return str(session.scalar(select(Job.status).where(Job.id == job_id)))
+
+
+def finish_job(
+    session: Session,
+    job_id: str,
+    worker_id: str,
+    status: JobStatus,
+    *,
+    error: str | None = None,
+    model_id: str | None = None,
+) -> bool:
+    """Close a job this worker holds; False when it was already closed (e.g. reconciled)."""
+    result = session.execute(
+        update(Job)
+        .where(
+            Job.id == job_id,
+            Job.worker_id == worker_id,
+            Job.status.in_([JobStatus.RUNNING, JobStatus.CANCELLING]),
+        )
+        .values(status=status, finished_at=utcnow(), error=error, model_id=model_id)
+    )
+    return bool(result.rowcount)
+
+
+def fail_unstarted_job(session: Session, job_id: str, error: str) -> None:
+    session.execute(
+        update(Job)
+        .where(Job.id == job_id, Job.status == JobStatus.QUEUED)
+        .values(status=JobStatus.FAILED, finished_at=utcnow(), error=error)
+    )
+
+
+def reconcile_abandoned(
+    session: Session,
+    *,
+    lease: timedelta,
+    dead_workers: Sequence[str] = (),
+    now: datetime | None = None,
+) -> list[str]:
+    """Fail running jobs whose worker is known dead or whose heartbeat lease ran out.
+
+    Their history rows stay: the curve up to the interruption is kept and shown.
+    """
+    now = now or utcnow()
+    running = [JobStatus.RUNNING, JobStatus.CANCELLING]
+    stale = select(Job).where(Job.status.in_(running), Job.heartbeat_at < now - lease)
+    jobs = list(session.scalars(stale))
+    if dead_workers:
+        dead = select(Job).where(Job.status.in_(running), Job.worker_id.in_(dead_workers))
+        jobs += [job for job in session.scalars(dead) if job not in jobs]
+    for job in jobs:
+        if job.status == JobStatus.CANCELLING:
+            job.status = JobStatus.CANCELLED
+            job.error = "the worker stopped while the job was being cancelled"
+        else:
+            job.status = JobStatus.FAILED
+            job.error = (
+                f"interrupted: the worker running this job stopped at iteration "
+                f"{job.last_iteration}; the curve up to that point is kept"
+            )
+        job.finished_at = now
+    session.flush()
+    return [job.id for job in jobs]

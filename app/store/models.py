@@ -1,0 +1,95 @@
+"""Trained models: safetensors bytes plus metadata, versioned per (tenant, name)."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from app.db.tables import Model
+from app.errors import NotFound, StoredModelCorrupt
+from app.ids import new_id
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def create_model(
+    session: Session,
+    *,
+    tenant_id: str,
+    name: str,
+    job_id: str,
+    dataset_id: str | None,
+    architecture: dict[str, Any],
+    metrics: dict[str, Any],
+    weights: bytes,
+) -> Model:
+    latest = session.scalar(
+        select(func.max(Model.version)).where(Model.tenant_id == tenant_id, Model.name == name)
+    )
+    model = Model(
+        id=new_id(),
+        tenant_id=tenant_id,
+        name=name,
+        version=(latest or 0) + 1,
+        job_id=job_id,
+        dataset_id=dataset_id,
+        architecture=architecture,
+        metrics=metrics,
+        sha256=sha256_hex(weights),
+        size_bytes=len(weights),
+        weights=weights,
+    )
+    session.add(model)
+    session.flush()
+    return model
+
+
+def get_model(session: Session, tenant_id: str, model_id: str) -> Model:
+    model = session.get(Model, model_id)
+    if model is None or model.tenant_id != tenant_id:
+        raise NotFound(f"model {model_id!r} does not exist")
+    return model
+
+
+def find_model(session: Session, tenant_id: str, name: str, version: int | None) -> Model:
+    """The given version of a named model, or its latest version."""
+    query = select(Model).where(Model.tenant_id == tenant_id, Model.name == name)
+    query = query.where(Model.version == version) if version is not None else query
+    model = session.scalar(query.order_by(Model.version.desc()).limit(1))
+    if model is None:
+        which = f"version {version} of " if version is not None else ""
+        raise NotFound(f"{which}model {name!r} does not exist")
+    return model
+
+
+def list_models(
+    session: Session, tenant_id: str, *, name: str | None, limit: int, offset: int
+) -> Sequence[Model]:
+    query = select(Model).where(Model.tenant_id == tenant_id)
+    if name is not None:
+        query = query.where(Model.name == name)
+    query = query.order_by(Model.created_at.desc(), Model.id).limit(limit).offset(offset)
+    return session.scalars(query).all()
+
+
+def delete_model(session: Session, tenant_id: str, model_id: str) -> None:
+    session.delete(get_model(session, tenant_id, model_id))
+
+
+def verified_weights(session: Session, model: Model) -> bytes:
+    """The stored weights, refused if they no longer match the sha256 recorded at training."""
+    data = session.scalar(select(Model.weights).where(Model.id == model.id))
+    if data is None:
+        raise NotFound(f"model {model.id!r} does not exist")
+    if sha256_hex(data) != model.sha256:
+        raise StoredModelCorrupt(
+            f"the stored weights of model {model.id!r} do not match their sha256; "
+            "they were changed after training and will not be loaded"
+        )
+    return data
