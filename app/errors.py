@@ -20,6 +20,12 @@ class InvalidInput(ServiceError):
     code = "invalid_input"
 
 
+class LimitExceeded(InvalidInput):
+    """A request within the schema's bounds but beyond this server's configured limits."""
+
+    code = "limit_exceeded"
+
+
 class NotFound(ServiceError):
     status_code = 404
     code = "not_found"

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from sqlalchemy.orm import Session
 
 from app.db.tables import Model
 from app.errors import InvalidInput, PayloadTooLarge
+from app.metrics import PREDICTION_ROWS
 from app.schemas.models import PredictRequest, PredictResponse
 from app.store import models
 from core import Network
@@ -48,11 +51,48 @@ def resolve_model(session: Session, tenant_id: str, request: PredictRequest) -> 
     return models.find_model(session, tenant_id, request.model, request.version)
 
 
+@dataclass(frozen=True)
+class Inference:
+    """What one forward pass gives: labels or values, and class probabilities for classifiers.
+
+    predictions : ndarray of shape (n,) (or (n, k) for multi-output regression)
+    probabilities : ndarray of shape (n, n_classes), or None for regression
+    """
+
+    predictions: np.ndarray[Any, Any]
+    probabilities: np.ndarray[Any, Any] | None
+
+
+def check_row_limit(n_rows: int, max_rows: int) -> None:
+    if n_rows > max_rows:
+        raise PayloadTooLarge(f"{n_rows} rows sent; at most {max_rows} per request")
+
+
+def infer(network: Network, X: np.ndarray[Any, Any], *, max_rows: int) -> Inference:
+    """Predict for X of shape (n, n_features); rows are reshaped to the network's input shape.
+
+    Callers check the feature count first, so they can word the error in their own protocol.
+    """
+    check_row_limit(X.shape[0], max_rows)
+    # Image models were trained on (n, h, w) samples; a flat row of h*w values is the same sample.
+    samples = np.ascontiguousarray(X, dtype=network.dtype).reshape(
+        (X.shape[0], *network.input_shape)
+    )
+    PREDICTION_ROWS.inc(X.shape[0])
+    if network.task == "regression":
+        return Inference(predictions=network.predict(samples), probabilities=None)
+    # One forward pass serves both outputs: the label is the most probable class.
+    probabilities = network.predict_proba(samples)
+    assert network.classes is not None  # every classifier is trained with its classes
+    return Inference(
+        predictions=network.classes[probabilities.argmax(axis=1)], probabilities=probabilities
+    )
+
+
 def predict(
     network: Network, model_id: str, instances: list[list[float]], *, max_rows: int
 ) -> PredictResponse:
-    if len(instances) > max_rows:
-        raise PayloadTooLarge(f"{len(instances)} rows sent; at most {max_rows} per request")
+    check_row_limit(len(instances), max_rows)
     expected = network.n_features
     for index, row in enumerate(instances):
         if len(row) != expected:
@@ -60,13 +100,8 @@ def predict(
                 f"instance {index} has {len(row)} features; model {model_id} expects {expected}",
                 [{"loc": ["instances", index], "msg": f"expected {expected} features"}],
             )
-    X = np.asarray(instances, dtype=network.dtype)
-    if network.task == "regression":
-        return PredictResponse(model_id=model_id, predictions=network.predict(X).tolist())
-    # One forward pass serves both fields: the label is the most probable class.
-    probabilities = network.predict_proba(X)
-    assert network.classes is not None  # every classifier is trained with its classes
-    predictions = network.classes[probabilities.argmax(axis=1)].tolist()
+    result = infer(network, np.asarray(instances, dtype=np.float64), max_rows=max_rows)
+    probabilities = None if result.probabilities is None else result.probabilities.tolist()
     return PredictResponse(
-        model_id=model_id, predictions=predictions, probabilities=probabilities.tolist()
+        model_id=model_id, predictions=result.predictions.tolist(), probabilities=probabilities
     )

@@ -18,6 +18,8 @@ class Settings(BaseSettings):
     database_url: str = "sqlite:///./dnn-service.db"
     executor: Literal["local", "celery"] = "local"
     broker_url: str = "redis://127.0.0.1:6379/0"
+    # The Redis list Celery workers consume; separate deployments may share one Redis.
+    celery_queue: str = Field(default="dnn-training", min_length=1, max_length=200)
     workers: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=0, le=256)
 
     # A job whose worker has not written a heartbeat for this long is considered abandoned.
@@ -25,6 +27,8 @@ class Settings(BaseSettings):
     job_time_limit_seconds: float = Field(default=3600.0, gt=0)
     # How often a running job writes buffered history and checks for cancellation.
     progress_flush_seconds: float = Field(default=0.1, gt=0)
+    # How often a live event stream (GET /jobs/{id}/events) looks for new points.
+    events_poll_seconds: float = Field(default=0.25, gt=0, le=10)
 
     max_body_bytes: int = Field(default=64 * 1024 * 1024, gt=0)
     max_dataset_cells: int = Field(default=20_000_000, gt=0)

@@ -24,3 +24,13 @@ def live_server(sqlite_url: str, tmp_path: Path) -> Iterator[LiveServer]:
 def client(live_server: LiveServer) -> Iterator[httpx.Client]:
     with live_server.client() as http:
         yield http
+
+
+@pytest.fixture(scope="module")
+def shared_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[httpx.Client]:
+    """One live server for a whole module of tests that do not disturb each other."""
+    folder = tmp_path_factory.mktemp("shared-server")
+    server = LiveServer(f"sqlite:///{folder / 'service.db'}", folder / "server.log").start()
+    with server.client() as http:
+        yield http
+    server.stop()

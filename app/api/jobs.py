@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query, Response, status
 
 from app.api.deps import ExecutorDep, SessionDep, SettingsDep, TenantDep
 from app.db.tables import Job, JobStatus
+from app.errors import ServiceUnavailable
 from app.jobs.submit import submit_training
 from app.schemas.common import ErrorBody
 from app.schemas.jobs import HistoryOut, JobAccepted, JobList, JobOut, JobSummary, TrainRequest
@@ -61,7 +62,16 @@ def train(
     with session.begin():
         job = submit_training(session, tenant, body, settings)
         job_id, dataset_id = job.id, job.dataset_id
-    executor.submit(job_id)
+    try:
+        executor.submit(job_id)
+    except ServiceUnavailable:
+        # The row was committed first (a worker must find it when the message arrives), so the
+        # client, told 503, must not also find a queued job that would never start: close it.
+        with session.begin():
+            jobs.fail_unstarted_job(
+                session, job_id, "not started: the job queue was unreachable at submission"
+            )
+        raise
     location = f"/jobs/{job_id}"
     response.headers["Location"] = location
     return JobAccepted(
@@ -87,7 +97,7 @@ def get_job(
 ) -> JobOut:
     job = jobs.get_job(session, tenant, job_id)
     points = history.read_points(session, job_id, max_points=max_points)
-    return JobOut(**summary(job).model_dump(), hyperparameters=job.hyperparameters, history=points)  # type: ignore[arg-type]
+    return JobOut(**summary(job).model_dump(), hyperparameters=job.hyperparameters, history=points)
 
 
 @router.get("/jobs/{job_id}/history", response_model=HistoryOut, responses=ERRORS)
@@ -100,7 +110,7 @@ def get_history(
 ) -> HistoryOut:
     job = jobs.get_job(session, tenant, job_id)
     points = history.read_points(session, job_id, since=since, max_points=max_points)
-    return HistoryOut(job_id=job_id, status=JobStatus(job.status), since=since, points=points)  # type: ignore[arg-type]
+    return HistoryOut(job_id=job_id, status=JobStatus(job.status), since=since, points=points)
 
 
 @router.post(

@@ -19,6 +19,7 @@ import threading
 from datetime import timedelta
 from multiprocessing.process import BaseProcess
 from multiprocessing.synchronize import Event as EventType
+from pathlib import Path
 from typing import Any
 
 from app.db.engine import make_engine, make_session_factory, transaction
@@ -59,13 +60,24 @@ def worker_main(settings_data: dict[str, Any], wake: Any, stop: EventType) -> No
 
 
 def _pid_alive(worker_id: str) -> bool:
-    try:
-        os.kill(int(worker_id.rsplit(":", 1)[1]), 0)
-    except (ProcessLookupError, ValueError):
+    """Whether the worker's process still runs; a zombie (killed, not yet reaped) does not."""
+    pid = worker_id.rsplit(":", 1)[1]
+    if not pid.isdigit():
         return False
-    except PermissionError:
+    if not Path("/proc").is_dir():
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            return False
         return True
-    return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    except OSError:
+        return True
+    # The state letter follows the parenthesised command name, which may itself hold spaces.
+    return stat.rsplit(")", 1)[1].split()[0] not in {"Z", "X"}
 
 
 class LocalWorkerPool:

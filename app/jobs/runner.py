@@ -11,9 +11,9 @@ from typing import Any
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.db.engine import transaction
-from app.settings import Settings
 from app.db.tables import Job, JobStatus
 from app.jobs.recipe import build_config, build_network, describe_architecture, resolve_task
+from app.settings import Settings
 from app.store import datasets, history, jobs, models
 from core import DivergenceError, train
 

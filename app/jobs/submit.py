@@ -6,7 +6,7 @@ from sqlalchemy.orm import Session
 
 from app import ingest
 from app.db.tables import Dataset, Job
-from app.errors import InvalidInput, PayloadTooLarge
+from app.errors import InvalidInput, LimitExceeded
 from app.schemas.jobs import TrainRequest
 from app.settings import Settings
 from app.store import datasets, jobs
@@ -21,16 +21,14 @@ COMPATIBLE_TASKS = {
 def _check_limits(request: TrainRequest, settings: Settings) -> None:
     hp = request.hyperparameters
     if len(hp.hidden_layers) > settings.max_hidden_layers:
-        raise PayloadTooLarge(
+        raise LimitExceeded(
             f"{len(hp.hidden_layers)} hidden layers requested; at most {settings.max_hidden_layers}"
         )
     widest = max(hp.hidden_layers, default=0)
     if widest > settings.max_layer_width:
-        raise PayloadTooLarge(
-            f"a hidden layer of {widest} units; at most {settings.max_layer_width}"
-        )
+        raise LimitExceeded(f"a hidden layer of {widest} units; at most {settings.max_layer_width}")
     if hp.n_iterations > settings.max_iterations:
-        raise PayloadTooLarge(
+        raise LimitExceeded(
             f"{hp.n_iterations} iterations requested; at most {settings.max_iterations}"
         )
 

@@ -88,12 +88,13 @@ def request_cancel(session: Session, tenant_id: str, job_id: str) -> Job:
 def claim_job(session: Session, job_id: str, worker_id: str) -> bool:
     """Move a queued job to running for this worker; False if anyone else got there first."""
     now = utcnow()
-    result = session.execute(
+    claimed = session.execute(
         update(Job)
         .where(Job.id == job_id, Job.status == JobStatus.QUEUED)
         .values(status=JobStatus.RUNNING, started_at=now, heartbeat_at=now, worker_id=worker_id)
+        .returning(Job.id)
     )
-    return bool(result.rowcount)
+    return claimed.first() is not None
 
 
 def next_queued_job_id(session: Session) -> str | None:
@@ -132,7 +133,7 @@ def finish_job(
     model_id: str | None = None,
 ) -> bool:
     """Close a job this worker holds; False when it was already closed (e.g. reconciled)."""
-    result = session.execute(
+    closed = session.execute(
         update(Job)
         .where(
             Job.id == job_id,
@@ -140,8 +141,9 @@ def finish_job(
             Job.status.in_([JobStatus.RUNNING, JobStatus.CANCELLING]),
         )
         .values(status=status, finished_at=utcnow(), error=error, model_id=model_id)
+        .returning(Job.id)
     )
-    return bool(result.rowcount)
+    return closed.first() is not None
 
 
 def fail_unstarted_job(session: Session, job_id: str, error: str) -> None:

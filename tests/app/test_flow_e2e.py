@@ -3,23 +3,13 @@
 from __future__ import annotations
 
 import time
-from typing import Any
 
 import httpx
 import numpy as np
 import pytest
+from support.jobs import wait_for
 
 pytestmark = pytest.mark.slow
-
-
-def wait_for(client: httpx.Client, job_id: str, states: set[str], timeout: float = 60.0) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        job: dict[str, Any] = client.get(f"/jobs/{job_id}").json()
-        if job["status"] in states:
-            return job
-        time.sleep(0.05)
-    raise AssertionError(f"job {job_id} did not reach {states}: {job['status']}")
 
 
 def two_blobs_csv(n: int = 200, seed: int = 0) -> tuple[bytes, np.ndarray, np.ndarray]:
@@ -27,20 +17,31 @@ def two_blobs_csv(n: int = 200, seed: int = 0) -> tuple[bytes, np.ndarray, np.nd
     y = rng.integers(0, 2, n)
     X = rng.normal(size=(n, 3)) + np.where(y[:, None] == 1, 1.5, -1.5)
     labels = np.where(y == 1, "spam", "ham")
-    lines = ["f1,f2,f3,kind"] + [f"{a:.5f},{b:.5f},{c:.5f},{k}" for (a, b, c), k in zip(X, labels, strict=True)]
+    lines = ["f1,f2,f3,kind"] + [
+        f"{a:.5f},{b:.5f},{c:.5f},{k}" for (a, b, c), k in zip(X, labels, strict=True)
+    ]
     return ("\n".join(lines) + "\n").encode(), X, labels
 
 
 def test_upload_train_watch_predict(client: httpx.Client) -> None:
     data, X, labels = two_blobs_csv()
-    upload = client.post("/datasets", files={"file": ("blobs.csv", data, "text/csv")}, data={"label_column": "kind"})
+    upload = client.post(
+        "/datasets", files={"file": ("blobs.csv", data, "text/csv")}, data={"label_column": "kind"}
+    )
     assert upload.status_code == 201, upload.text
     dataset = upload.json()
     assert (dataset["n_samples"], dataset["n_features"], dataset["task"]) == (200, 3, "binary")
     assert dataset["classes"] == ["ham", "spam"]
 
-    hyperparameters = {"hidden_layers": [8, 4], "n_iterations": 3000, "learning_rate": 0.05, "optimizer": "gd"}
-    submitted = client.post("/train", json={"dataset_id": dataset["id"], "hyperparameters": hyperparameters})
+    hyperparameters = {
+        "hidden_layers": [8, 4],
+        "n_iterations": 3000,
+        "learning_rate": 0.05,
+        "optimizer": "gd",
+    }
+    submitted = client.post(
+        "/train", json={"dataset_id": dataset["id"], "hyperparameters": hyperparameters}
+    )
     assert submitted.status_code == 202, submitted.text
     job_id = submitted.json()["job_id"]
     assert submitted.headers["location"] == f"/jobs/{job_id}"

@@ -1,0 +1,199 @@
+"""Live job views: a Server-Sent Events stream of a job's curve, and the curve as SVG/PNG."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import StreamingResponse
+from sqlalchemy.orm import Session, sessionmaker
+
+from app import plots
+from app.api.deps import SessionDep, SettingsDep, TenantDep
+from app.api.jobs import ERRORS, progress, summary
+from app.db.tables import JobStatus
+from app.errors import NotFound
+from app.store import history, jobs
+
+router = APIRouter(tags=["live"])
+
+# Browsers reconnect after this long when a stream drops mid-job (the SSE `retry:` field).
+RETRY_MILLISECONDS = 2000
+# A comment line this often keeps proxies and load balancers from closing an idle stream.
+KEEPALIVE_SECONDS = 15.0
+# Curves longer than this are thinned evenly before drawing (the last point is always kept).
+DEFAULT_PLOT_POINTS = 2000
+
+EVENTS_DOC = """\
+One stream per job, `text/event-stream`. Events, in order:
+
+* `point` (id = the iteration): one per history point, each exactly once;
+* `status`: the job's status and progress, whenever they change;
+* `end`: the job's final summary once it is terminal; then the stream closes.
+
+Reconnecting with `Last-Event-ID` (browsers do it for you) resumes after that iteration;
+`?since=N` does the same for clients that cannot set headers.
+"""
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """What one poll of the database saw: the job's state and its points after `since`."""
+
+    status: JobStatus
+    progress: float
+    last_iteration: int
+    n_iterations: int
+    summary: dict[str, Any]
+    points: list[dict[str, Any]]
+
+
+def read_snapshot(
+    factory: sessionmaker[Session], tenant: str, job_id: str, since: int
+) -> Snapshot:
+    # A fresh, short session per poll: no transaction stays open while the stream sleeps.
+    with factory() as session:
+        job = jobs.get_job(session, tenant, job_id)
+        # The worker writes a job's last points before it marks the job terminal, so reading
+        # the job first guarantees a terminal snapshot already holds every point.
+        snapshot_summary = summary(job).model_dump(mode="json")
+        status, last_iteration, n_iterations = (
+            JobStatus(job.status),
+            job.last_iteration,
+            job.n_iterations,
+        )
+        job_progress = progress(job)
+        points = history.read_points(session, job_id, since=since)
+    return Snapshot(status, job_progress, last_iteration, n_iterations, snapshot_summary, points)
+
+
+def format_event(event: str, data: dict[str, Any], event_id: int | None = None) -> str:
+    lines = [f"event: {event}"]
+    if event_id is not None:
+        lines.append(f"id: {event_id}")
+    lines.append(f"data: {json.dumps(data, separators=(',', ':'))}")
+    return "\n".join(lines) + "\n\n"
+
+
+async def job_event_stream(
+    request: Request,
+    factory: sessionmaker[Session],
+    tenant: str,
+    job_id: str,
+    first: Snapshot,
+    since: int,
+    poll_seconds: float,
+) -> AsyncIterator[str]:
+    yield f"retry: {RETRY_MILLISECONDS}\n\n"
+    snapshot = first
+    last_state: tuple[JobStatus, int] | None = None
+    last_write = time.monotonic()
+    while True:
+        # One chunk per poll: a fast job adds hundreds of points between polls.
+        chunk = [format_event("point", p, event_id=p["iteration"]) for p in snapshot.points]
+        if snapshot.points:
+            since = snapshot.points[-1]["iteration"]
+        state = (snapshot.status, snapshot.last_iteration)
+        if state != last_state:
+            last_state = state
+            status = {
+                "status": snapshot.status.value,
+                "progress": snapshot.progress,
+                "iteration": snapshot.last_iteration,
+                "n_iterations": snapshot.n_iterations,
+            }
+            chunk.append(format_event("status", status))
+        if snapshot.status.is_terminal:
+            chunk.append(format_event("end", snapshot.summary))
+            yield "".join(chunk)
+            return
+        if not chunk and time.monotonic() - last_write >= KEEPALIVE_SECONDS:
+            chunk.append(": keep-alive\n\n")
+        if chunk:
+            yield "".join(chunk)
+            last_write = time.monotonic()
+        await asyncio.sleep(poll_seconds)
+        if await request.is_disconnected():
+            return
+        try:
+            snapshot = await run_in_threadpool(read_snapshot, factory, tenant, job_id, since)
+        except NotFound as exc:
+            # The job vanished mid-stream; headers are sent, so say so in-band and stop.
+            yield format_event("error", {"error": {"code": exc.code, "message": exc.message}})
+            return
+
+
+@router.get(
+    "/jobs/{job_id}/events",
+    response_class=StreamingResponse,
+    responses={**ERRORS, 200: {"content": {"text/event-stream": {}}}},
+    summary="Watch a job live: its history points, status changes, then an end event",
+    description=EVENTS_DOC,
+)
+async def job_events(
+    job_id: str,
+    request: Request,
+    tenant: TenantDep,
+    settings: SettingsDep,
+    last_event_id: Annotated[
+        int | None, Header(ge=0, description="resume after this iteration")
+    ] = None,
+    since: Annotated[int, Query(ge=0, description="only points with a larger iteration")] = 0,
+) -> StreamingResponse:
+    factory: sessionmaker[Session] = request.app.state.session_factory
+    start = last_event_id if last_event_id is not None else since
+    # Read once before streaming so an unknown job is a plain 404 with the error body.
+    first = await run_in_threadpool(read_snapshot, factory, tenant, job_id, start)
+    stream = job_event_stream(
+        request, factory, tenant, job_id, first, start, settings.events_poll_seconds
+    )
+    headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+    return StreamingResponse(stream, media_type="text/event-stream", headers=headers)
+
+
+MaxPlotPoints = Annotated[
+    int, Query(ge=2, le=100_000, description="thin the curve to at most this many points")
+]
+
+
+def render_job_curve(
+    session: Session, tenant: str, job_id: str, fmt: plots.ImageFormat, max_points: int
+) -> bytes:
+    job = jobs.get_job(session, tenant, job_id)
+    title = f"job {job.id} ({job.status})"
+    points = history.read_points(session, job_id, max_points=max_points)
+    # End the read transaction before the comparatively slow drawing.
+    session.close()
+    return plots.render_curves(points, fmt, title=title)
+
+
+@router.get(
+    "/jobs/{job_id}/curve.svg",
+    response_class=Response,
+    responses={**ERRORS, 200: {"content": {"image/svg+xml": {}}}},
+    summary="The learning curve as SVG: cost and accuracy panels, train and validation lines",
+)
+def curve_svg(
+    job_id: str, session: SessionDep, tenant: TenantDep, max_points: MaxPlotPoints = DEFAULT_PLOT_POINTS
+) -> Response:
+    image = render_job_curve(session, tenant, job_id, "svg", max_points)
+    return Response(image, media_type="image/svg+xml", headers={"Cache-Control": "no-cache"})
+
+
+@router.get(
+    "/jobs/{job_id}/curve.png",
+    response_class=Response,
+    responses={**ERRORS, 200: {"content": {"image/png": {}}}},
+    summary="The learning curve as a 1000x400 PNG",
+)
+def curve_png(
+    job_id: str, session: SessionDep, tenant: TenantDep, max_points: MaxPlotPoints = DEFAULT_PLOT_POINTS
+) -> Response:
+    image = render_job_curve(session, tenant, job_id, "png", max_points)
+    return Response(image, media_type="image/png", headers={"Cache-Control": "no-cache"})

@@ -1,0 +1,24 @@
+"""GET /metrics: Prometheus text exposition of this process and of the shared job table."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+
+from app.metrics import PROCESS_REGISTRY, JobCollector
+
+router = APIRouter(tags=["metrics"])
+
+
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}},
+    summary="Prometheus metrics: requests and latency by route, jobs by state, training speed",
+)
+def metrics(request: Request) -> Response:
+    # Job figures are read fresh on every scrape, so the collector lives only for this one.
+    jobs = CollectorRegistry()
+    jobs.register(JobCollector(request.app.state.session_factory))
+    body = generate_latest(PROCESS_REGISTRY) + generate_latest(jobs)
+    return Response(content=body, media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,259 @@
+"""Every bad input named by the service's contract gets a 4xx with a useful message, never a 500."""
+
+from __future__ import annotations
+
+import io
+import socket
+from typing import Any
+
+import httpx
+import numpy as np
+import pytest
+from support.jobs import TERMINAL, blobs, submit, wait_for
+
+
+def error_of(response: httpx.Response, status: int) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    body: dict[str, Any] = response.json()
+    assert set(body) == {"error"}
+    assert set(body["error"]) == {"code", "message", "details"}
+    assert body["error"]["message"]
+    return body["error"]
+
+
+def npz_bytes(**arrays: Any) -> bytes:
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    return buffer.getvalue()
+
+
+@pytest.fixture(scope="module")
+def trained(shared_client: httpx.Client) -> dict[str, Any]:
+    dataset = shared_client.post("/datasets", json=blobs()).json()
+    job = wait_for(shared_client, submit(shared_client, dataset["id"], n_iterations=20), TERMINAL)
+    assert job["status"] == "succeeded"
+    return {"dataset_id": dataset["id"], "model_id": job["model_id"], "job_id": job["id"]}
+
+
+@pytest.mark.parametrize(
+    ("body", "fragment"),
+    [
+        ({"name": "d", "features": [[1, 2], [3]], "labels": [0, 1]}, "row 1 has 1 values"),
+        ({"name": "d", "features": [], "labels": []}, "features"),
+        ({"name": "d", "features": [[1], [2]], "labels": [1, 1]}, "single distinct value"),
+        ({"name": "d", "features": [[1], [2]], "labels": [0, "a"]}, "not a mix"),
+        ({"name": "d", "features": [[1], [2], [3]], "labels": [0, 1]}, "3 rows but 2 labels"),
+        ({"name": "d", "features": [[1], [2]], "labels": [0, 1], "extra": 1}, "extra"),
+        ({"features": [[1], [2]], "labels": [0, 1]}, "name"),
+        ({"name": "d", "features": [["x"], [2]], "labels": [0, 1]}, "features"),
+    ],
+)
+def test_bad_json_datasets(
+    shared_client: httpx.Client, body: dict[str, Any], fragment: str
+) -> None:
+    error = error_of(shared_client.post("/datasets", json=body), 422)
+    assert fragment in error["message"] + str(error["details"])
+
+
+def test_non_finite_features_are_refused_without_echoing_data(shared_client: httpx.Client) -> None:
+    raw = b'{"name": "d", "features": [[1.0, NaN], [2.0, 3.0]], "labels": [0, 1]}'
+    response = shared_client.post(
+        "/datasets", content=raw, headers={"content-type": "application/json"}
+    )
+    error = error_of(response, 422)
+    assert all("input" not in detail for detail in error["details"])
+    big = {"name": "d", "features": [[1e309, 1.0], [2.0, 3.0]], "labels": [0, 1]}
+    response = shared_client.post(
+        "/datasets",
+        content=str(big).replace("'", '"').replace("inf", "Infinity"),
+        headers={"content-type": "application/json"},
+    )
+    error_of(response, 422)
+
+
+@pytest.mark.parametrize(
+    ("filename", "content", "form", "fragment"),
+    [
+        ("d.csv", b"a,b,y\n1,2,0\n3,4,1\n", {"label_column": "label"}, "not in the CSV header"),
+        ("d.csv", b"a,b,y\n1,x,0\n3,4,1\n", {}, "is not a number"),
+        ("d.csv", b"", {}, "empty"),
+        ("d.csv", b"a,b,y\n", {}, "no data rows"),
+        ("d.csv", b"a,b,y\n1,2\n", {}, "2 fields"),
+        ("d.csv", b"\xff\xfe\x00", {}, "UTF-8"),
+        ("d.npz", b"not a zip", {}, "npz"),
+        ("d.npz", npz_bytes(X=np.ones((2, 2))), {}, "lacks"),
+    ],
+)
+def test_bad_uploads(
+    shared_client: httpx.Client, filename: str, content: bytes, form: dict[str, str], fragment: str
+) -> None:
+    response = shared_client.post("/datasets", files={"file": (filename, content)}, data=form)
+    error = error_of(response, 422)
+    assert fragment in error["message"]
+
+
+def test_npz_with_pickled_objects_is_refused_and_never_executed(
+    shared_client: httpx.Client, tmp_path: Any
+) -> None:
+    marker = tmp_path / "executed"
+
+    class Exploit:
+        def __reduce__(self) -> tuple[Any, ...]:
+            return (open, (str(marker), "w"))
+
+    payload = npz_bytes(X=np.array([Exploit(), Exploit()], dtype=object), y=np.array([0, 1]))
+    response = shared_client.post("/datasets", files={"file": ("evil.npz", payload)})
+    error = error_of(response, 422)
+    assert "pickle" in error["message"] or "object" in error["message"]
+    assert not marker.exists()
+
+
+def test_multipart_without_file_and_unknown_content_type(shared_client: httpx.Client) -> None:
+    error_of(shared_client.post("/datasets", files={"other": ("x", b"1")}), 422)
+    error_of(
+        shared_client.post("/datasets", content=b"a,b", headers={"content-type": "text/csv"}), 422
+    )
+    error_of(
+        shared_client.post(
+            "/datasets", content=b"{not json", headers={"content-type": "application/json"}
+        ),
+        422,
+    )
+
+
+@pytest.mark.parametrize(
+    ("hyperparameters", "status"),
+    [
+        ({"hidden_layers": [0]}, 422),
+        ({"learning_rate": -1}, 422),
+        ({"optimizer": "rmsprop"}, 422),
+        ({"unknown": 1}, 422),
+        ({"task": "regression", "early_stopping": {"patience": 3}}, 422),
+        ({"n_iterations": 10**9}, 422),
+        ({"hidden_layers": [100_000]}, 422),
+        ({"hidden_layers": [2] * 40}, 422),
+        ({"batch_size": 10_000}, 422),
+        ({"task": "multiclass"}, 202),
+    ],
+)
+def test_train_hyperparameters_are_checked(
+    shared_client: httpx.Client,
+    trained: dict[str, Any],
+    hyperparameters: dict[str, Any],
+    status: int,
+) -> None:
+    body = {
+        "dataset_id": trained["dataset_id"],
+        "hyperparameters": {"n_iterations": 5, **hyperparameters},
+    }
+    response = shared_client.post("/train", json=body)
+    if status == 202:
+        assert response.status_code == 202, response.text
+        wait_for(shared_client, response.json()["job_id"], TERMINAL)
+    else:
+        error_of(response, status)
+
+
+def test_train_dataset_reference_errors(
+    shared_client: httpx.Client, trained: dict[str, Any]
+) -> None:
+    error_of(shared_client.post("/train", json={"dataset_id": "nope"}), 404)
+    error_of(shared_client.post("/train", json={}), 422)
+    both = {"dataset_id": trained["dataset_id"], "dataset": blobs(4)}
+    error_of(shared_client.post("/train", json=both), 422)
+    regression_as_binary = {
+        "dataset": {"features": [[1.0], [2.0], [3.0]], "labels": [0.5, 1.5, 2.25]},
+        "hyperparameters": {"task": "binary"},
+    }
+    assert (
+        "regression"
+        in error_of(shared_client.post("/train", json=regression_as_binary), 422)["message"]
+    )
+
+
+def test_predict_errors(shared_client: httpx.Client, trained: dict[str, Any]) -> None:
+    model_id = trained["model_id"]
+    assert (
+        "expects 4"
+        in error_of(
+            shared_client.post("/predict", json={"model_id": model_id, "instances": [[1.0, 2.0]]}),
+            422,
+        )["message"]
+    )
+    error_of(
+        shared_client.post("/predict", json={"model_id": "missing", "instances": [[1.0] * 4]}), 404
+    )
+    error_of(shared_client.post("/predict", json={"model_id": model_id, "instances": []}), 422)
+    raw = f'{{"model_id": "{model_id}", "instances": [[1.0, 2.0, NaN, 1.0]]}}'.encode()
+    error_of(
+        shared_client.post("/predict", content=raw, headers={"content-type": "application/json"}),
+        422,
+    )
+    error_of(shared_client.post("/predict", json={"instances": [[1.0] * 4]}), 422)
+    error_of(
+        shared_client.post(
+            "/predict", json={"model": "blobs", "version": 999, "instances": [[1.0] * 4]}
+        ),
+        404,
+    )
+    ok = shared_client.post("/predict", json={"model": "blobs", "instances": [[1.0] * 4]})
+    assert ok.status_code == 200, ok.text
+
+
+def test_unknown_resources_and_finished_job_cancel(
+    shared_client: httpx.Client, trained: dict[str, Any]
+) -> None:
+    for path in (
+        "/jobs/nope",
+        "/models/nope",
+        "/datasets/nope",
+        "/jobs/nope/history",
+        "/models/nope/weights",
+    ):
+        assert error_of(shared_client.get(path), 404)["code"] == "not_found"
+    error_of(shared_client.post("/jobs/nope/cancel"), 404)
+    assert (
+        error_of(shared_client.post(f"/jobs/{trained['job_id']}/cancel"), 409)["code"] == "conflict"
+    )
+    error_of(shared_client.get("/jobs", params={"status": "bogus"}), 422)
+    error_of(shared_client.get("/jobs", params={"limit": 0}), 422)
+    error_of(shared_client.get("/no-such-route"), 404)
+
+
+def test_oversized_body_is_refused_before_it_is_read(shared_client: httpx.Client) -> None:
+    limit = 64 * 1024 * 1024
+    # A raw socket, since HTTP clients refuse to declare a length they do not send.
+    url = httpx.URL(str(shared_client.base_url))
+    with socket.create_connection((url.host, url.port or 80), timeout=10) as sock:
+        head = (
+            f"POST /datasets HTTP/1.1\r\nHost: {url.host}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {limit + 1}\r\n\r\n"
+        )
+        sock.sendall(head.encode() + b"{")
+        reply = sock.recv(65536).decode()
+    assert reply.startswith("HTTP/1.1 413"), reply
+    assert '"payload_too_large"' in reply
+
+    def chunks() -> Any:
+        block = b" " * (1024 * 1024)
+        for _ in range(70):
+            yield block
+
+    streamed = shared_client.post(
+        "/datasets", content=chunks(), headers={"content-type": "application/json"}
+    )
+    error_of(streamed, 413)
+
+
+def test_bad_input_changes_nothing_stored(
+    shared_client: httpx.Client, trained: dict[str, Any]
+) -> None:
+    before = {path: shared_client.get(path).json() for path in ("/datasets", "/models")}
+    shared_client.post("/datasets", json={"name": "d", "features": [[1, 2], [3]], "labels": [0, 1]})
+    shared_client.post(
+        "/train",
+        json={"dataset_id": trained["dataset_id"], "hyperparameters": {"hidden_layers": [0]}},
+    )
+    shared_client.post("/predict", json={"model_id": trained["model_id"], "instances": [[1.0]]})
+    after = {path: shared_client.get(path).json() for path in ("/datasets", "/models")}
+    assert after == before
