@@ -14,6 +14,10 @@ class ServiceError(Exception):
         self.message = message
         self.details = details or []
 
+    @property
+    def headers(self) -> dict[str, str]:
+        return {}
+
 
 class InvalidInput(ServiceError):
     status_code = 422
@@ -41,13 +45,38 @@ class PayloadTooLarge(ServiceError):
     code = "payload_too_large"
 
 
-class ServiceUnavailable(ServiceError):
-    status_code = 503
-    code = "service_unavailable"
+class Unauthorized(ServiceError):
+    status_code = 401
+    code = "unauthorized"
 
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"WWW-Authenticate": "Bearer"}
+
+
+class Forbidden(ServiceError):
+    status_code = 403
+    code = "forbidden"
+
+
+class _RetryLater(ServiceError):
     def __init__(self, message: str, retry_after: int = 5) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}
+
+
+class TooManyRequests(_RetryLater):
+    status_code = 429
+    code = "too_many_requests"
+
+
+class ServiceUnavailable(_RetryLater):
+    status_code = 503
+    code = "service_unavailable"
 
 
 class StoredModelCorrupt(ServiceError):

@@ -1,0 +1,25 @@
+"""A deep fully connected neural network written from scratch in NumPy.
+
+The public API::
+
+    net = Network((30, 16, 8, 1), hidden_activation="relu", output="sigmoid", seed=0)
+    result = train(net, X, y, TrainConfig(learning_rate=0.1, n_iterations=2000))
+    result.history[-1]["cost"], net.predict(X_new), net.predict_proba(X_new)
+    same = Network.from_bytes(net.to_bytes())
+"""
+
+from core.errors import CoreError, DivergenceError, ModelFormatError
+from core.network import Network
+from core.training import EarlyStopping, ProgressCallback, TrainConfig, TrainResult, train
+
+__all__ = [
+    "CoreError",
+    "DivergenceError",
+    "EarlyStopping",
+    "ModelFormatError",
+    "Network",
+    "ProgressCallback",
+    "TrainConfig",
+    "TrainResult",
+    "train",
+]

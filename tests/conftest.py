@@ -5,7 +5,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from support.live_server import LiveServer
+from live_server import LiveServer
 
 
 @pytest.fixture

@@ -4,22 +4,24 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, status
+from fastapi import APIRouter, Header, Query, Request, status
 from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.datastructures import UploadFile
 
 from app import ingest
-from app.api.deps import SessionDep, SettingsDep, TenantDep
+from app.api.deps import ReadSessionDep, SessionDep, SettingsDep, TenantDep
 from app.db.tables import Dataset
 from app.errors import Conflict, InvalidInput
 from app.schemas.common import ErrorBody
 from app.schemas.datasets import DatasetCreate, DatasetList, DatasetOut
-from app.store import datasets, jobs
+from app.store import datasets, idempotency, jobs
 from app.validation import invalid_input_from
 
 router = APIRouter(prefix="/datasets", tags=["datasets"])
+UPLOAD_SCOPE = "POST /datasets"
 
 UPLOAD_BODY: dict[str, Any] = {
     "requestBody": {
@@ -94,10 +96,26 @@ async def _parse_upload(request: Request, max_cells: int) -> tuple[str, ingest.P
     return body.name, parsed
 
 
-def _store(
-    factory: sessionmaker[Session], tenant_id: str, name: str, parsed: ingest.ParsedDataset
-) -> DatasetOut:
+def _replay(
+    factory: sessionmaker[Session], tenant_id: str, key: str, digest: str
+) -> idempotency.Replay | None:
     with factory() as session, session.begin():
+        return idempotency.find_replay(session, tenant_id, UPLOAD_SCOPE, key, digest)
+
+
+def _store(
+    factory: sessionmaker[Session],
+    tenant_id: str,
+    name: str,
+    parsed: ingest.ParsedDataset,
+    idempotent: tuple[str, str] | None,
+) -> JSONResponse:
+    with factory() as session, session.begin():
+        if idempotent is not None:
+            # Checked again inside the write transaction: a concurrent retry may have won.
+            replay = idempotency.find_replay(session, tenant_id, UPLOAD_SCOPE, *idempotent)
+            if replay is not None:
+                return JSONResponse(replay.response, status_code=replay.status_code)
         dataset = datasets.create_dataset(
             session,
             tenant_id=tenant_id,
@@ -107,7 +125,10 @@ def _store(
             task=parsed.task,
             classes=parsed.classes,
         )
-        return to_out(dataset)
+        created = to_out(dataset).model_dump(mode="json")
+        if idempotent is not None:
+            idempotency.remember(session, tenant_id, UPLOAD_SCOPE, *idempotent, 201, created)
+    return JSONResponse(created, status_code=status.HTTP_201_CREATED)
 
 
 @router.post(
@@ -118,14 +139,30 @@ def _store(
     responses=ERRORS,
     summary="Upload a dataset as JSON rows, a CSV file or an .npz archive",
 )
-async def create_dataset(request: Request, settings: SettingsDep, tenant: TenantDep) -> DatasetOut:
+async def create_dataset(
+    request: Request,
+    settings: SettingsDep,
+    tenant: TenantDep,
+    idempotency_key: Annotated[
+        str | None,
+        Header(description="retrying with the same key returns the first response"),
+    ] = None,
+) -> JSONResponse:
+    factory = request.app.state.session_factory
+    idempotent = None
+    if idempotency_key is not None:
+        key = idempotency.check_key(idempotency_key)
+        idempotent = (key, idempotency.request_digest(await request.body()))
+        replay = await run_in_threadpool(_replay, factory, tenant, *idempotent)
+        if replay is not None:
+            return JSONResponse(replay.response, status_code=replay.status_code)
     name, parsed = await _parse_upload(request, settings.max_dataset_cells)
-    return await run_in_threadpool(_store, request.app.state.session_factory, tenant, name, parsed)
+    return await run_in_threadpool(_store, factory, tenant, name, parsed, idempotent)
 
 
 @router.get("", response_model=DatasetList)
 def list_datasets(
-    session: SessionDep,
+    session: ReadSessionDep,
     tenant: TenantDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
@@ -135,7 +172,7 @@ def list_datasets(
 
 
 @router.get("/{dataset_id}", response_model=DatasetOut, responses=ERRORS)
-def get_dataset(dataset_id: str, session: SessionDep, tenant: TenantDep) -> DatasetOut:
+def get_dataset(dataset_id: str, session: ReadSessionDep, tenant: TenantDep) -> DatasetOut:
     return to_out(datasets.get_dataset(session, tenant, dataset_id))
 
 

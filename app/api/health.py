@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
-from app.api.deps import ExecutorDep, SessionDep
+from app.api.deps import ExecutorDep, ReadSessionDep
 
 router = APIRouter(tags=["health"])
 
@@ -20,7 +20,7 @@ def healthz() -> dict[str, str]:
 
 
 @router.get("/readyz", responses={503: {"description": "database or workers unavailable"}})
-def readyz(session: SessionDep, executor: ExecutorDep) -> JSONResponse:
+def readyz(session: ReadSessionDep, executor: ExecutorDep) -> JSONResponse:
     checks: dict[str, Any] = {}
     try:
         session.execute(text("SELECT 1"))

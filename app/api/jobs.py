@@ -4,17 +4,19 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Header, Query, Response, status
+from fastapi.responses import JSONResponse
 
-from app.api.deps import ExecutorDep, SessionDep, SettingsDep, TenantDep
+from app.api.deps import ExecutorDep, ReadSessionDep, SessionDep, SettingsDep, TenantDep
 from app.db.tables import Job, JobStatus
 from app.errors import ServiceUnavailable
 from app.jobs.submit import submit_training
 from app.schemas.common import ErrorBody
 from app.schemas.jobs import HistoryOut, JobAccepted, JobList, JobOut, JobSummary, TrainRequest
-from app.store import history, jobs
+from app.store import history, idempotency, jobs
 
 router = APIRouter(tags=["jobs"])
+TRAIN_SCOPE = "POST /train"
 ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorBody} for code in (404, 409, 413, 422, 503)
 }
@@ -53,35 +55,55 @@ def summary(job: Job) -> JobSummary:
 )
 def train(
     body: TrainRequest,
-    response: Response,
     session: SessionDep,
     settings: SettingsDep,
     executor: ExecutorDep,
     tenant: TenantDep,
-) -> JobAccepted:
+    idempotency_key: Annotated[
+        str | None,
+        Header(description="retrying with the same key returns the first response"),
+    ] = None,
+) -> Response:
+    key = idempotency.check_key(idempotency_key) if idempotency_key is not None else None
+    digest = idempotency.request_digest(body.model_dump_json().encode())
     with session.begin():
+        replay = idempotency.find_replay(session, tenant, TRAIN_SCOPE, key, digest) if key else None
+        if replay:
+            return accepted_response(replay.response, replay.status_code)
         job = submit_training(session, tenant, body, settings)
-        job_id, dataset_id = job.id, job.dataset_id
+        location = f"/jobs/{job.id}"
+        accepted = JobAccepted(
+            job_id=job.id,
+            status=JobStatus.QUEUED,
+            dataset_id=str(job.dataset_id),
+            location=location,
+        ).model_dump(mode="json")
+        if key:
+            idempotency.remember(session, tenant, TRAIN_SCOPE, key, digest, 202, accepted)
     try:
-        executor.submit(job_id)
+        executor.submit(job.id)
     except ServiceUnavailable:
         # The row was committed first (a worker must find it when the message arrives), so the
         # client, told 503, must not also find a queued job that would never start: close it.
         with session.begin():
             jobs.fail_unstarted_job(
-                session, job_id, "not started: the job queue was unreachable at submission"
+                session, job.id, "not started: the job queue was unreachable at submission"
             )
+            if key:
+                idempotency.forget(session, tenant, TRAIN_SCOPE, key)
         raise
-    location = f"/jobs/{job_id}"
-    response.headers["Location"] = location
-    return JobAccepted(
-        job_id=job_id, status=JobStatus.QUEUED, dataset_id=str(dataset_id), location=location
+    return accepted_response(accepted, status.HTTP_202_ACCEPTED)
+
+
+def accepted_response(accepted: dict[str, Any], status_code: int) -> JSONResponse:
+    return JSONResponse(
+        accepted, status_code=status_code, headers={"Location": accepted["location"]}
     )
 
 
 @router.get("/jobs", response_model=JobList)
 def list_jobs(
-    session: SessionDep,
+    session: ReadSessionDep,
     tenant: TenantDep,
     status_filter: Annotated[JobStatus | None, Query(alias="status")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
@@ -93,7 +115,7 @@ def list_jobs(
 
 @router.get("/jobs/{job_id}", response_model=JobOut, responses=ERRORS)
 def get_job(
-    job_id: str, session: SessionDep, tenant: TenantDep, max_points: MaxPoints = None
+    job_id: str, session: ReadSessionDep, tenant: TenantDep, max_points: MaxPoints = None
 ) -> JobOut:
     job = jobs.get_job(session, tenant, job_id)
     points = history.read_points(session, job_id, max_points=max_points)
@@ -103,7 +125,7 @@ def get_job(
 @router.get("/jobs/{job_id}/history", response_model=HistoryOut, responses=ERRORS)
 def get_history(
     job_id: str,
-    session: SessionDep,
+    session: ReadSessionDep,
     tenant: TenantDep,
     since: Annotated[int, Query(ge=0, description="only points with a larger iteration")] = 0,
     max_points: MaxPoints = None,

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Response, status
 
 from app import serving
-from app.api.deps import ModelCacheDep, SessionDep, SettingsDep, TenantDep
+from app.api.deps import ModelCacheDep, ReadSessionDep, SessionDep, SettingsDep, TenantDep
 from app.db.tables import Model
 from app.schemas.common import ErrorBody
 from app.schemas.models import ModelList, ModelOut, PredictRequest, PredictResponse
@@ -25,7 +25,7 @@ def to_out(model: Model) -> ModelOut:
 
 @router.get("/models", response_model=ModelList)
 def list_models(
-    session: SessionDep,
+    session: ReadSessionDep,
     tenant: TenantDep,
     name: str | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
@@ -36,7 +36,7 @@ def list_models(
 
 
 @router.get("/models/{model_id}", response_model=ModelOut, responses=ERRORS)
-def get_model(model_id: str, session: SessionDep, tenant: TenantDep) -> ModelOut:
+def get_model(model_id: str, session: ReadSessionDep, tenant: TenantDep) -> ModelOut:
     return to_out(models.get_model(session, tenant, model_id))
 
 
@@ -55,7 +55,7 @@ def delete_model(
     response_class=Response,
     summary="The model's safetensors file (weights plus JSON metadata in its header)",
 )
-def get_weights(model_id: str, session: SessionDep, tenant: TenantDep) -> Response:
+def get_weights(model_id: str, session: ReadSessionDep, tenant: TenantDep) -> Response:
     model = models.get_model(session, tenant, model_id)
     data = models.verified_weights(session, model)
     return Response(
@@ -71,7 +71,7 @@ def get_weights(model_id: str, session: SessionDep, tenant: TenantDep) -> Respon
 @router.post("/predict", response_model=PredictResponse, responses=ERRORS)
 def predict(
     body: PredictRequest,
-    session: SessionDep,
+    session: ReadSessionDep,
     settings: SettingsDep,
     tenant: TenantDep,
     cache: ModelCacheDep,

@@ -165,8 +165,8 @@ def _train_and_store(
     final = result.history[-1] if result.history else {}
     metrics = {
         **final,
-        "iterations_run": result.iterations_run,
-        "stop_reason": result.stop_reason,
+        "n_iterations_run": result.n_iterations_run,
+        "stopped_early": result.stopped_early,
         "best_iteration": result.best_iteration,
     }
     weights = net.to_bytes()

@@ -6,7 +6,7 @@ from sqlalchemy.orm import Session
 
 from app import ingest
 from app.db.tables import Dataset, Job
-from app.errors import InvalidInput, LimitExceeded
+from app.errors import InvalidInput, LimitExceeded, TooManyRequests
 from app.schemas.jobs import TrainRequest
 from app.settings import Settings
 from app.store import datasets, jobs
@@ -49,6 +49,12 @@ def submit_training(
     session: Session, tenant_id: str, request: TrainRequest, settings: Settings
 ) -> Job:
     _check_limits(request, settings)
+    active = jobs.count_active_jobs(session, tenant_id)
+    if active >= settings.max_active_jobs_per_tenant:
+        raise TooManyRequests(
+            f"{active} jobs are already queued or running for this tenant; "
+            f"at most {settings.max_active_jobs_per_tenant} at once"
+        )
     if request.dataset is not None:
         parsed = ingest.from_rows(
             request.dataset.features, request.dataset.labels, max_cells=settings.max_dataset_cells

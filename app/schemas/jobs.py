@@ -31,9 +31,9 @@ class Hyperparameters(StrictModel):
     momentum: float = Field(default=0.9, ge=0.0, lt=1.0)
     batch_size: int | None = Field(default=None, ge=1, description="null = full batch, the recipe")
     l2: float = Field(default=0.0, ge=0.0, le=1e3, allow_inf_nan=False)
-    lr_schedule: Literal["constant", "inverse_time", "step"] = "constant"
-    lr_decay_rate: float = Field(default=0.5, ge=0.0, le=1e3, allow_inf_nan=False)
-    lr_decay_steps: int = Field(default=100, ge=1)
+    lr_decay: Literal["none", "inverse_time", "step"] = "none"
+    decay_rate: float = Field(default=0.5, ge=0.0, le=1e3, allow_inf_nan=False)
+    decay_steps: int = Field(default=100, ge=1)
     init: Literal["he", "xavier", "normal"] = "he"
     validation_fraction: float = Field(default=0.0, ge=0.0, le=0.5)
     early_stopping: EarlyStoppingIn | None = None

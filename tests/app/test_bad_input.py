@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
-from support.jobs import TERMINAL, blobs, submit, wait_for
+from job_helpers import TERMINAL, blobs, submit, wait_for
 
 
 def error_of(response: httpx.Response, status: int) -> dict[str, Any]:

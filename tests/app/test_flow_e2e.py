@@ -7,7 +7,7 @@ import time
 import httpx
 import numpy as np
 import pytest
-from support.jobs import wait_for
+from job_helpers import wait_for
 
 pytestmark = pytest.mark.slow
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from support.jobs import TERMINAL, blobs, submit, wait_for, wait_for_history
-from support.live_server import LiveServer
+from job_helpers import TERMINAL, blobs, submit, wait_for, wait_for_history
+from live_server import LiveServer
 
 pytestmark = pytest.mark.slow
 

@@ -15,7 +15,9 @@ def test_breast_cancer_binary_classification() -> None:
         X, y, test_size=0.25, random_state=2, stratify=y
     )
     net = Network((30, 16, 8, 1), seed=0)
-    config = TrainConfig(learning_rate=0.1, n_iterations=500, l2=3.0, record_every=50)
+    config = TrainConfig(
+        learning_rate=0.1, n_iterations=500, l2=3.0, record_every=50, standardize=True
+    )
     train(net, X_train, y_train, config)
     assert np.mean(net.predict(X_test) == y_test) >= 0.95
 
@@ -28,7 +30,9 @@ def test_digits_images_multiclass() -> None:
         X, labels, test_size=0.25, random_state=0, stratify=y
     )
     net = Network((64, 64, 10), output="softmax", seed=0)
-    config = TrainConfig(learning_rate=0.01, n_iterations=40, optimizer="adam", batch_size=64)
+    config = TrainConfig(
+        learning_rate=0.01, n_iterations=40, optimizer="adam", batch_size=64, standardize=True
+    )
     train(net, X_train, y_train, config)
     assert net.input_shape == (8, 8)
     assert np.mean(net.predict(X_test) == y_test) >= 0.95

@@ -32,7 +32,7 @@ def test_backprop_matches_central_differences(activation: str, output: str, l2: 
     for b in net.biases:
         b[:] = rng.standard_normal(b.shape) * 0.1
     X = rng.standard_normal((9, 4))
-    Y, _ = encode_targets(_targets(output, rng, 9), output, n_out, None, net.dtype)
+    Y, _ = encode_targets(_targets(output, rng, 9), output, n_out, net.dtype)
 
     workspace = Workspace(net, len(X))
     cost, _ = workspace.step(X, Y, l2)

@@ -50,7 +50,7 @@ def test_early_stopping_restores_the_best_weights(blobs: Data) -> None:
     result = train(
         net, X, y, config, on_progress=lambda i, _: snapshots.__setitem__(i, net.get_parameters())
     )
-    assert result.stop_reason == "early_stopping"
+    assert result.stopped_early and not result.stopped_by_callback
     best = min(result.history, key=lambda p: p["val_cost"])
     assert result.best_iteration == best["iteration"] != result.history[-1]["iteration"]
     for restored, kept in zip(net.parameters(), snapshots[best["iteration"]], strict=True):
@@ -61,15 +61,15 @@ def test_callback_returning_true_stops_cleanly(blobs: Data) -> None:
     X, y = blobs
     seen: list[int] = []
 
-    def on_progress(iteration: int, metrics: dict[str, float | int]) -> bool:
+    def on_progress(iteration: int, metrics: dict[str, float]) -> bool:
         seen.append(iteration)
         assert metrics["iteration"] == iteration
         return iteration == 5
 
     result = train(Network((4, 8, 1)), X, y, TrainConfig(n_iterations=100), on_progress)
     assert seen == [1, 2, 3, 4, 5]
-    assert result.stop_reason == "callback"
-    assert result.iterations_run == 5
+    assert result.stopped_by_callback
+    assert result.n_iterations_run == 5
     assert len(result.history) == 5
 
 
@@ -98,7 +98,7 @@ def test_each_optimizer_lowers_the_cost(blobs: Data, optimizer: str, batch_size:
 def test_learning_rate_decay_lowers_the_cost_and_the_rate(blobs: Data, schedule: str) -> None:
     X, y = blobs
     config = TrainConfig(
-        learning_rate=0.1, n_iterations=40, lr_schedule=schedule, lr_decay_steps=10
+        learning_rate=0.1, n_iterations=40, lr_decay=schedule, decay_rate=0.5, decay_steps=10
     )
     history = train(Network((4, 8, 1), seed=2), X, y, config).history
     assert history[-1]["cost"] < 0.9 * history[0]["cost"]
@@ -112,12 +112,14 @@ def test_dtype_is_kept_through_training(blobs: Data, dtype: str) -> None:
     X, y = blobs
     net = Network((4, 8, 1), dtype=dtype)
     train(net, X, y, TrainConfig(n_iterations=5, optimizer="adam", batch_size=64))
+    assert net.dtype == dtype
     assert all(p.dtype == np.dtype(dtype) for p in net.parameters())
     assert net.predict_proba(X).dtype == np.dtype(dtype)
 
 
 def test_default_dtype_is_float32() -> None:
-    assert Network((2, 1)).dtype == np.float32
+    assert Network((2, 1)).dtype == "float32"
+    assert Network((2, 1)).weights[0].dtype == np.float32
 
 
 @pytest.mark.parametrize(

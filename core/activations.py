@@ -1,0 +1,105 @@
+"""Hidden-layer activation functions and their derivatives.
+
+Each activation is applied in place to the pre-activation ``Z`` (so the forward pass needs one
+buffer per layer), and each derivative is expressed through the activation's *output* ``A``.
+That is why the backward pass never needs ``Z``: every function here can be differentiated from
+its own output.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+from numpy.typing import NDArray
+
+Array = NDArray[np.floating]
+
+LEAKY_RELU_SLOPE = 0.01
+
+
+def relu(Z: Array) -> None:
+    """Rectified linear unit, in place: ``Z <- max(Z, 0)``.
+
+    Parameters
+    ----------
+    Z : ndarray of shape (n_samples, n_units)
+        Pre-activations, overwritten with the activations.
+    """
+    np.maximum(Z, 0, out=Z)
+
+
+def leaky_relu(Z: Array) -> None:
+    """Leaky ReLU with slope ``LEAKY_RELU_SLOPE`` below zero, in place."""
+    # max(z, a*z) equals leaky ReLU for 0 < a < 1 and needs no boolean temporary.
+    np.maximum(Z, Z * LEAKY_RELU_SLOPE, out=Z)
+
+
+def tanh(Z: Array) -> None:
+    """Hyperbolic tangent, in place."""
+    np.tanh(Z, out=Z)
+
+
+def sigmoid(Z: Array) -> None:
+    """Logistic sigmoid ``1 / (1 + exp(-z))``, in place and without overflow.
+
+    ``exp(-logaddexp(0, -z))`` never exponentiates a large positive number, so it stays finite
+    and exact to rounding for every finite ``z``.
+    """
+    np.negative(Z, out=Z)
+    np.logaddexp(0, Z, out=Z)
+    np.negative(Z, out=Z)
+    np.exp(Z, out=Z)
+
+
+def relu_derivative(A: Array, delta: Array, mask: NDArray[np.bool_]) -> None:
+    """Multiply ``delta`` in place by ReLU's derivative, read from its output ``A``.
+
+    Parameters
+    ----------
+    A : ndarray of shape (n_samples, n_units)
+        The layer's activations.
+    delta : ndarray of shape (n_samples, n_units)
+        dCost/dA on entry, dCost/dZ on return.
+    mask : ndarray of bool, shape (n_samples, n_units)
+        Scratch space, reused across calls so the backward pass allocates nothing.
+    """
+    np.greater(A, 0, out=mask)
+    np.multiply(delta, mask, out=delta)
+
+
+def leaky_relu_derivative(A: Array, delta: Array, mask: NDArray[np.bool_]) -> None:
+    """Multiply ``delta`` in place by leaky ReLU's derivative, read from its output ``A``."""
+    np.less_equal(A, 0, out=mask)
+    np.multiply(delta, LEAKY_RELU_SLOPE, out=delta, where=mask)
+
+
+def tanh_derivative(A: Array, delta: Array, mask: NDArray[np.bool_]) -> None:
+    """Multiply ``delta`` in place by ``1 - A**2``, tanh's derivative from its output."""
+    del mask
+    delta -= delta * A * A
+
+
+def sigmoid_derivative(A: Array, delta: Array, mask: NDArray[np.bool_]) -> None:
+    """Multiply ``delta`` in place by ``A * (1 - A)``, the sigmoid's derivative from its output."""
+    del mask
+    delta *= A
+    delta -= delta * A
+
+
+Activation = Callable[[Array], None]
+Derivative = Callable[[Array, Array, NDArray[np.bool_]], None]
+
+ACTIVATIONS: dict[str, Activation] = {
+    "relu": relu,
+    "leaky_relu": leaky_relu,
+    "tanh": tanh,
+    "sigmoid": sigmoid,
+}
+
+DERIVATIVES: dict[str, Derivative] = {
+    "relu": relu_derivative,
+    "leaky_relu": leaky_relu_derivative,
+    "tanh": tanh_derivative,
+    "sigmoid": sigmoid_derivative,
+}

@@ -1,0 +1,333 @@
+"""The training loop: configuration, early stopping, progress callback and result."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from core.activations import Array
+from core.backprop import Workspace, evaluate
+from core.errors import DivergenceError
+from core.network import Network
+from core.optimizers import (
+    LR_SCHEDULES,
+    OPTIMIZERS,
+    Optimizer,
+    learning_rate_at,
+    make_optimizer,
+)
+from core.outputs import ACCURACY
+from core.preprocessing import (
+    as_feature_matrix,
+    encode_targets,
+    fit_standardization,
+    split_indices,
+    standardize,
+)
+
+Metrics = dict[str, float]
+ProgressCallback = Callable[[int, Metrics], bool | None]
+
+
+@dataclass(frozen=True)
+class EarlyStopping:
+    """Stop when the monitored cost has not improved for ``patience`` recorded iterations.
+
+    The monitored cost is the validation cost when ``validation_fraction > 0``, else the training
+    cost. It is checked at every recorded iteration (see ``TrainConfig.record_every``).
+
+    Attributes
+    ----------
+    patience : int
+        Recorded iterations without an improvement of more than ``min_delta`` before stopping.
+    min_delta : float
+        Smallest decrease of the cost that counts as an improvement.
+    restore_best : bool
+        When training ends, put back the parameters that gave the best monitored cost.
+    """
+
+    patience: int = 10
+    min_delta: float = 0.0
+    restore_best: bool = True
+
+    def __post_init__(self) -> None:
+        if self.patience < 1 or self.min_delta < 0:
+            raise ValueError("early stopping needs patience >= 1 and min_delta >= 0")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Hyperparameters of :func:`train`.
+
+    Attributes
+    ----------
+    learning_rate : float
+        Initial step size.
+    n_iterations : int
+        Full-batch gradient steps, or epochs (passes over the training data) with mini-batches.
+    optimizer : {"gd", "momentum", "nesterov", "adam"}
+    batch_size : int or None
+        Rows per gradient step; ``None`` is full-batch (the seed recipe).
+    l2 : float
+        L2 strength ``lambda``: the cost gains ``lambda / (2 m) * sum ||W||^2`` (weights only,
+        ``m`` the batch size) and that term is included in every reported cost.
+    validation_fraction : float
+        Share of the samples held out (at random, from ``seed``) for validation metrics.
+    early_stopping : EarlyStopping or None
+    record_every : int
+        Record (and report to the callback) every k-th iteration, plus the first and the last.
+    seed : int or None
+        Seeds the validation split and the mini-batch shuffling; with the network's own seed,
+        a run is reproducible bit for bit.
+    standardize : bool
+        Fit per-feature standardization on the training rows and keep it with the network.
+    shuffle : bool
+        Reshuffle the rows every epoch for mini-batches.
+    momentum, beta1, beta2, epsilon : float
+        Optimizer constants (momentum/nesterov and Adam).
+    lr_decay : {"none", "inverse_time", "step"}
+    decay_rate : float
+    decay_steps : int
+        Schedule constants, see :func:`core.optimizers.learning_rate_at`.
+    """
+
+    learning_rate: float = 0.01
+    n_iterations: int = 1000
+    optimizer: str = "gd"
+    batch_size: int | None = None
+    l2: float = 0.0
+    validation_fraction: float = 0.0
+    early_stopping: EarlyStopping | None = None
+    record_every: int = 1
+    seed: int | None = 0
+    standardize: bool = False
+    shuffle: bool = True
+    momentum: float = 0.9
+    beta1: float = 0.9
+    beta2: float = 0.999
+    epsilon: float = 1e-8
+    lr_decay: str = "none"
+    decay_rate: float = 0.0
+    decay_steps: int = 1
+
+    def __post_init__(self) -> None:
+        checks = {
+            "learning_rate > 0": self.learning_rate > 0,
+            "n_iterations >= 1": self.n_iterations >= 1,
+            "batch_size >= 1 or None": self.batch_size is None or self.batch_size >= 1,
+            "l2 >= 0": self.l2 >= 0,
+            "0 <= validation_fraction < 1": 0 <= self.validation_fraction < 1,
+            "record_every >= 1": self.record_every >= 1,
+            "decay_steps >= 1": self.decay_steps >= 1,
+            "decay_rate >= 0": self.decay_rate >= 0,
+            f"optimizer in {list(OPTIMIZERS)}": self.optimizer in OPTIMIZERS,
+            f"lr_decay in {list(LR_SCHEDULES)}": self.lr_decay in LR_SCHEDULES,
+        }
+        failed = [rule for rule, ok in checks.items() if not ok]
+        if failed:
+            raise ValueError(f"invalid training configuration: need {', '.join(failed)}")
+
+
+@dataclass
+class TrainResult:
+    """What :func:`train` returns; the network itself is trained in place.
+
+    Attributes
+    ----------
+    network : Network
+    history : list of dict
+        One point per recorded iteration: ``iteration`` (1-based), ``cost``, ``accuracy``
+        (R² for regression), plus ``val_cost`` and ``val_accuracy`` when validating. ``cost``
+        and ``accuracy`` are measured in the iteration's own forward pass, i.e. before its
+        update; with mini-batches they are averages over the epoch's batches.
+    n_iterations_run : int
+    stopped_early : bool
+        Early stopping ended training.
+    stopped_by_callback : bool
+        ``on_progress`` returned ``True``.
+    best_iteration : int or None
+        The iteration whose parameters early stopping kept.
+    """
+
+    network: Network
+    history: list[Metrics] = field(default_factory=list)
+    n_iterations_run: int = 0
+    stopped_early: bool = False
+    stopped_by_callback: bool = False
+    best_iteration: int | None = None
+
+
+@dataclass
+class _Monitor:
+    """Early-stopping state: the best monitored cost so far and its parameters."""
+
+    rule: EarlyStopping
+    best_cost: float = math.inf
+    best_iteration: int | None = None
+    best_parameters: list[Array] | None = None
+    waited: int = 0
+
+    def should_stop(self, iteration: int, cost: float, net: Network) -> bool:
+        if cost < self.best_cost - self.rule.min_delta:
+            self.best_cost, self.best_iteration, self.waited = cost, iteration, 0
+            if self.rule.restore_best:
+                self.best_parameters = net.get_parameters()
+            return False
+        self.waited += 1
+        return self.waited >= self.rule.patience
+
+
+def _prepare(
+    net: Network, X: ArrayLike, y: ArrayLike, config: TrainConfig, rng: np.random.Generator
+) -> tuple[Array, Array, Array, Array]:
+    """Flatten, encode, split and standardize; record input shape, classes and scaling on net."""
+    X_array = np.asarray(X)
+    X2d = as_feature_matrix(X_array, net.n_features, net.dtype)
+    Y, classes = encode_targets(y, net.output, net.layer_dims[-1], net.dtype)
+    if len(Y) != len(X2d):
+        raise ValueError(f"X has {len(X2d)} samples but y has {len(Y)}")
+    train_rows, val_rows = split_indices(len(X2d), config.validation_fraction, rng)
+    if len(val_rows):
+        X_train, Y_train, X_val, Y_val = X2d[train_rows], Y[train_rows], X2d[val_rows], Y[val_rows]
+    else:
+        X_train, Y_train, X_val, Y_val = X2d, Y, X2d[:0], Y[:0]
+    net.feature_mean = net.feature_scale = None
+    if config.standardize:
+        mean, scale = fit_standardization(X_train)
+        X_train, X_val = standardize(X_train, mean, scale), standardize(X_val, mean, scale)
+        net.feature_mean, net.feature_scale = mean, scale
+    net.input_shape = tuple(X_array.shape[1:])
+    net.classes = classes
+    return X_train, Y_train, X_val, Y_val
+
+
+def _minibatch_epoch(
+    workspace: Workspace,
+    optimizer: Optimizer,
+    X: Array,
+    Y: Array,
+    order: NDArray[np.intp],
+    lr: float,
+    l2: float,
+    with_accuracy: bool,
+) -> tuple[float, float]:
+    """One pass over ``X`` in batches of ``workspace.batch_size`` rows taken in ``order``.
+
+    Returns the batch-size-weighted mean cost and accuracy (accuracy only when asked, else 0);
+    a non-finite batch cost is returned at once.
+    """
+    net = workspace.net
+    parameters = net.parameters()
+    cost = acc = 0.0
+    for start in range(0, len(X), workspace.batch_size):
+        rows = order[start : start + workspace.batch_size]
+        m = len(rows)
+        X_batch, Y_batch = workspace.X_batch[:m], workspace.Y_batch[:m]
+        np.take(X, rows, axis=0, out=X_batch)
+        np.take(Y, rows, axis=0, out=Y_batch)
+        batch_cost, output = workspace.step(X_batch, Y_batch, l2)
+        if not math.isfinite(batch_cost):
+            return batch_cost, acc
+        cost += batch_cost * m / len(X)
+        if with_accuracy:
+            acc += ACCURACY[net.output](output, Y_batch) * m / len(X)
+        optimizer.step(parameters, workspace.gradients, lr)
+    return cost, acc
+
+
+def train(
+    net: Network,
+    X: ArrayLike,
+    y: ArrayLike,
+    config: TrainConfig | None = None,
+    on_progress: ProgressCallback | None = None,
+) -> TrainResult:
+    """Train ``net`` in place by backpropagation.
+
+    Parameters
+    ----------
+    net : Network
+    X : array-like of shape (n_samples, ...)
+        Samples of any shape; each is flattened to ``net.layer_dims[0]`` values and the
+        per-sample shape is remembered as ``net.input_shape``.
+    y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+        Class labels of any sortable values, or regression targets.
+    config : TrainConfig, optional
+    on_progress : callable ``(iteration, metrics) -> bool | None``, optional
+        Called at every recorded iteration with its history point; returning ``True`` stops
+        training cleanly (the result keeps the history so far).
+
+    Returns
+    -------
+    TrainResult
+
+    Raises
+    ------
+    DivergenceError
+        The cost became NaN or infinite; the exception carries the history so far.
+    ValueError
+        Inputs or labels that do not fit the network.
+    """
+    config = config or TrainConfig()
+    rng = np.random.default_rng(config.seed)
+    X_train, Y_train, X_val, Y_val = _prepare(net, X, y, config, rng)
+    n_train = len(X_train)
+    batch_size = n_train if config.batch_size is None else min(config.batch_size, n_train)
+    workspace = Workspace(net, batch_size, gather=batch_size < n_train)
+    parameters = net.parameters()
+    optimizer = make_optimizer(
+        config.optimizer, parameters, config.momentum, config.beta1, config.beta2, config.epsilon
+    )
+    accuracy = ACCURACY[net.output]
+    monitor = _Monitor(config.early_stopping) if config.early_stopping else None
+    result = TrainResult(net)
+    # Overflow on the way to a non-finite cost is reported once, as DivergenceError.
+    with np.errstate(over="ignore", invalid="ignore"):
+        for iteration in range(1, config.n_iterations + 1):
+            lr = learning_rate_at(
+                iteration - 1,
+                config.learning_rate,
+                config.lr_decay,
+                config.decay_rate,
+                config.decay_steps,
+            )
+            record = iteration in (1, config.n_iterations) or iteration % config.record_every == 0
+            if batch_size == n_train:
+                cost, output = workspace.step(X_train, Y_train, config.l2)
+                acc = accuracy(output, Y_train) if record else math.nan
+            else:
+                order = rng.permutation(n_train) if config.shuffle else np.arange(n_train)
+                cost, acc = _minibatch_epoch(
+                    workspace, optimizer, X_train, Y_train, order, lr, config.l2, record
+                )
+            if not math.isfinite(cost):
+                raise DivergenceError(iteration, result.history)
+
+            if record:
+                point: Metrics = {"iteration": iteration, "cost": cost, "accuracy": acc}
+                if len(X_val):
+                    point["val_cost"], point["val_accuracy"] = evaluate(
+                        net, X_val, Y_val, config.l2
+                    )
+                result.history.append(point)
+                monitored = float(point.get("val_cost", cost))
+                if monitor is not None and monitor.should_stop(iteration, monitored, net):
+                    result.stopped_early = True
+                # The callback sees every recorded point, the last one included.
+                if on_progress is not None and on_progress(iteration, point):
+                    result.stopped_by_callback = True
+            result.n_iterations_run = iteration
+            if result.stopped_early or result.stopped_by_callback:
+                break
+            if batch_size == n_train:
+                optimizer.step(parameters, workspace.gradients, lr)
+
+    if monitor is not None:
+        result.best_iteration = monitor.best_iteration
+        if monitor.best_parameters is not None:
+            net.set_parameters(monitor.best_parameters)
+    return result
