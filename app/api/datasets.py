@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request, status
@@ -61,7 +62,15 @@ def to_out(dataset: Dataset) -> DatasetOut:
     return DatasetOut.model_validate(dataset, from_attributes=True)
 
 
-async def _parse_upload(request: Request, max_cells: int) -> tuple[str, ingest.ParsedDataset]:
+@dataclass(frozen=True)
+class Upload:
+    name: str
+    parsed: ingest.ParsedDataset
+    # What the request meant, independent of its encoding (a multipart boundary differs per try).
+    digest: str
+
+
+async def _parse_upload(request: Request, max_cells: int) -> Upload:
     content_type = request.headers.get("content-type", "")
     if content_type.startswith("multipart/form-data"):
         form = await request.form()
@@ -75,12 +84,14 @@ async def _parse_upload(request: Request, max_cells: int) -> tuple[str, ingest.P
         label_column = form.get("label_column")
         name = form.get("name")
         dataset_name = str(name) if isinstance(name, str) and name else filename
-        if filename.lower().endswith(".npz"):
-            return dataset_name, await run_in_threadpool(ingest.from_npz, data, max_cells=max_cells)
         column = label_column if isinstance(label_column, str) and label_column else None
-        return dataset_name, await run_in_threadpool(
-            ingest.from_csv, data, column, max_cells=max_cells
-        )
+        fields = f"{filename}\0{column}\0{dataset_name}\0".encode()
+        digest = idempotency.request_digest(fields + data)
+        if filename.lower().endswith(".npz"):
+            parsed = await run_in_threadpool(ingest.from_npz, data, max_cells=max_cells)
+        else:
+            parsed = await run_in_threadpool(ingest.from_csv, data, column, max_cells=max_cells)
+        return Upload(dataset_name, parsed, digest)
     if not content_type.startswith("application/json"):
         raise InvalidInput(
             "send JSON (application/json) or a file upload (multipart/form-data)",
@@ -93,41 +104,29 @@ async def _parse_upload(request: Request, max_cells: int) -> tuple[str, ingest.P
     parsed = await run_in_threadpool(
         ingest.from_rows, body.features, body.labels, max_cells=max_cells
     )
-    return body.name, parsed
-
-
-def _replay(
-    factory: sessionmaker[Session], tenant_id: str, key: str, digest: str
-) -> idempotency.Replay | None:
-    with factory() as session, session.begin():
-        return idempotency.find_replay(session, tenant_id, UPLOAD_SCOPE, key, digest)
+    return Upload(body.name, parsed, idempotency.request_digest(body.model_dump_json().encode()))
 
 
 def _store(
-    factory: sessionmaker[Session],
-    tenant_id: str,
-    name: str,
-    parsed: ingest.ParsedDataset,
-    idempotent: tuple[str, str] | None,
+    factory: sessionmaker[Session], tenant_id: str, upload: Upload, key: str | None
 ) -> JSONResponse:
     with factory() as session, session.begin():
-        if idempotent is not None:
-            # Checked again inside the write transaction: a concurrent retry may have won.
-            replay = idempotency.find_replay(session, tenant_id, UPLOAD_SCOPE, *idempotent)
+        if key is not None:
+            replay = idempotency.find_replay(session, tenant_id, UPLOAD_SCOPE, key, upload.digest)
             if replay is not None:
                 return JSONResponse(replay.response, status_code=replay.status_code)
         dataset = datasets.create_dataset(
             session,
             tenant_id=tenant_id,
-            name=name[:200],
-            X=parsed.X,
-            y=parsed.y,
-            task=parsed.task,
-            classes=parsed.classes,
+            name=upload.name[:200],
+            X=upload.parsed.X,
+            y=upload.parsed.y,
+            task=upload.parsed.task,
+            classes=upload.parsed.classes,
         )
         created = to_out(dataset).model_dump(mode="json")
-        if idempotent is not None:
-            idempotency.remember(session, tenant_id, UPLOAD_SCOPE, *idempotent, 201, created)
+        if key is not None:
+            idempotency.remember(session, tenant_id, UPLOAD_SCOPE, key, upload.digest, 201, created)
     return JSONResponse(created, status_code=status.HTTP_201_CREATED)
 
 
@@ -148,16 +147,9 @@ async def create_dataset(
         Header(description="retrying with the same key returns the first response"),
     ] = None,
 ) -> JSONResponse:
-    factory = request.app.state.session_factory
-    idempotent = None
-    if idempotency_key is not None:
-        key = idempotency.check_key(idempotency_key)
-        idempotent = (key, idempotency.request_digest(await request.body()))
-        replay = await run_in_threadpool(_replay, factory, tenant, *idempotent)
-        if replay is not None:
-            return JSONResponse(replay.response, status_code=replay.status_code)
-    name, parsed = await _parse_upload(request, settings.max_dataset_cells)
-    return await run_in_threadpool(_store, factory, tenant, name, parsed, idempotent)
+    key = idempotency.check_key(idempotency_key) if idempotency_key is not None else None
+    upload = await _parse_upload(request, settings.max_dataset_cells)
+    return await run_in_threadpool(_store, request.app.state.session_factory, tenant, upload, key)
 
 
 @router.get("", response_model=DatasetList)
