@@ -3,11 +3,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictBool, StrictFloat, StrictInt, StrictStr
 
 from app.schemas.common import FiniteFloat, Page, StrictModel
 
-Label = Annotated[bool | int | FiniteFloat | str, Field(union_mode="left_to_right")]
+# Strict members: in lax mode "yes" would become True and "1" would become 1.
+Label = Annotated[
+    StrictBool | StrictInt | Annotated[StrictFloat, Field(allow_inf_nan=False)] | StrictStr,
+    Field(union_mode="left_to_right"),
+]
 
 
 class DatasetCreate(StrictModel):

@@ -257,3 +257,12 @@ def test_bad_input_changes_nothing_stored(
     shared_client.post("/predict", json={"model_id": trained["model_id"], "instances": [[1.0]]})
     after = {path: shared_client.get(path).json() for path in ("/datasets", "/models")}
     assert after == before
+
+
+def test_labels_keep_their_json_types(shared_client: httpx.Client) -> None:
+    strings = {"name": "s", "features": [[0.0], [1.0]], "labels": ["yes", "no"]}
+    assert shared_client.post("/datasets", json=strings).json()["classes"] == ["no", "yes"]
+    digits = {"name": "d", "features": [[0.0], [1.0]], "labels": ["1", "0"]}
+    assert shared_client.post("/datasets", json=digits).json()["classes"] == ["0", "1"]
+    booleans = {"name": "b", "features": [[0.0], [1.0]], "labels": [True, False]}
+    assert shared_client.post("/datasets", json=booleans).json()["classes"] == [0, 1]

@@ -1,0 +1,71 @@
+"""Fault injection: SIGKILL a training worker, then the server, mid-job; nothing is lost."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import time
+from pathlib import Path
+
+import pytest
+from job_helpers import TERMINAL, blobs, submit, wait_for, wait_for_history
+from live_server import LiveServer
+
+pytestmark = pytest.mark.slow
+
+
+def history_count(db_path: str, job_id: str) -> int:
+    with sqlite3.connect(db_path) as db:
+        return int(
+            db.execute("SELECT count(*) FROM history WHERE job_id = ?", (job_id,)).fetchone()[0]
+        )
+
+
+def worker_pid(db_path: str, job_id: str) -> int:
+    with sqlite3.connect(db_path) as db:
+        (worker_id,) = db.execute("SELECT worker_id FROM jobs WHERE id = ?", (job_id,)).fetchone()
+    return int(worker_id.rsplit(":", 1)[1])
+
+
+def test_killing_a_worker_then_the_server_loses_nothing(sqlite_url: str, tmp_path: Path) -> None:
+    db_path = sqlite_url.removeprefix("sqlite:///")
+    log = tmp_path / "server.log"
+    server = LiveServer(sqlite_url, log, workers=2).start()
+    with server.client() as client:
+        dataset = client.post("/datasets", json=blobs()).json()["id"]
+        victim = submit(client, dataset, n_iterations=1_000_000)
+        survivor = submit(client, dataset, n_iterations=1_000_000)
+        for job_id in (victim, survivor):
+            wait_for(client, job_id, {"running"})
+            wait_for_history(client, job_id, 10)
+
+        os.kill(worker_pid(db_path, victim), signal.SIGKILL)
+        closed = wait_for(client, victim, TERMINAL, timeout=15)
+        assert closed["status"] == "failed" and "interrupted" in closed["error"]
+        kept = history_count(db_path, victim)
+        assert len(closed["history"]) == kept >= 10
+
+        # The pool replaced the dead worker: a new job still runs to the end.
+        assert (
+            wait_for(client, submit(client, dataset, n_iterations=20), TERMINAL)["status"]
+            == "succeeded"
+        )
+        before_crash = history_count(db_path, survivor)
+    server.kill()
+    time.sleep(0.5)
+    frozen = history_count(db_path, survivor)
+    assert frozen >= before_crash
+
+    restarted = LiveServer(sqlite_url, log, workers=2).start()
+    try:
+        with restarted.client() as client:
+            jobs = client.get("/jobs", params={"limit": 500}).json()["items"]
+            assert {job["status"] for job in jobs} <= TERMINAL
+            assert wait_for(client, survivor, TERMINAL)["status"] == "failed"
+            assert len(client.get(f"/jobs/{survivor}").json()["history"]) == frozen
+            assert history_count(db_path, victim) == kept
+    finally:
+        restarted.stop()
+    with sqlite3.connect(db_path) as db:
+        assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
