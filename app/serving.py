@@ -85,7 +85,8 @@ def infer(network: Network, X: np.ndarray[Any, Any], *, max_rows: int) -> Infere
     probabilities = network.predict_proba(samples)
     assert network.classes is not None  # every classifier is trained with its classes
     return Inference(
-        predictions=network.classes[probabilities.argmax(axis=1)], probabilities=probabilities
+        predictions=np.asarray(network.classes)[probabilities.argmax(axis=1)],
+        probabilities=probabilities,
     )
 
 

@@ -1,0 +1,152 @@
+"""The Open Inference Protocol v2 on a live server, spoken by Triton's own HTTP client."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import httpx
+import numpy as np
+import pytest
+import tritonclient.http as triton
+from live_server import LiveServer
+from tritonclient.utils import InferenceServerException
+
+pytestmark = pytest.mark.slow
+
+
+def train(client: httpx.Client, name: str, features: np.ndarray, labels: list[Any]) -> str:
+    body = {
+        "name": name,
+        "dataset": {"features": features.tolist(), "labels": labels},
+        "hyperparameters": {"hidden_layers": [6], "n_iterations": 150, "learning_rate": 0.05},
+    }
+    submitted = client.post("/train", json=body)
+    assert submitted.status_code == 202, submitted.text
+    job_id = submitted.json()["job_id"]
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        job = client.get(f"/jobs/{job_id}").json()
+        if job["status"] == "succeeded":
+            return str(job["model_id"])
+        assert job["status"] in {"queued", "running"}, job
+        time.sleep(0.05)
+    raise AssertionError(f"job {job_id} did not finish")
+
+
+@pytest.fixture
+def data() -> tuple[np.ndarray, list[str]]:
+    rng = np.random.default_rng(1)
+    y = rng.integers(0, 2, 60)
+    X = rng.normal(size=(60, 3)) + np.where(y[:, None] == 1, 1.0, -1.0)
+    return X, ["cat" if label else "dog" for label in y]
+
+
+def test_triton_client_round_trips_predict(
+    live_server: LiveServer, client: httpx.Client, data: tuple[np.ndarray, list[str]]
+) -> None:
+    X, labels = data
+    first = train(client, "blobs", X, labels)
+    second = train(client, "blobs", X, labels)
+    triton_client = triton.InferenceServerClient(f"127.0.0.1:{live_server.port}")
+    assert triton_client.is_server_live()
+    assert triton_client.is_server_ready()
+    assert triton_client.get_server_metadata()["name"] == "dnn-service"
+    assert triton_client.is_model_ready("blobs")
+    assert triton_client.is_model_ready("blobs", "1")
+
+    metadata = triton_client.get_model_metadata("blobs")
+    assert metadata["versions"] == ["1", "2"]
+    assert metadata["inputs"] == [{"name": "input", "datatype": "FP32", "shape": [-1, 3]}]
+    assert {o["name"]: o["datatype"] for o in metadata["outputs"]} == {
+        "predictions": "BYTES",
+        "probabilities": "FP32",
+    }
+
+    rows = X[:7].astype(np.float32)
+    tensor = triton.InferInput("input", list(rows.shape), "FP32")
+    tensor.set_data_from_numpy(rows, binary_data=False)
+    outputs = [
+        triton.InferRequestedOutput("predictions", binary_data=False),
+        triton.InferRequestedOutput("probabilities", binary_data=False),
+    ]
+    for version, model_id in (("", second), ("1", first)):
+        result = triton_client.infer(
+            "blobs", [tensor], model_version=version, outputs=outputs, request_id="r1"
+        )
+        response = result.get_response()
+        assert response["model_version"] == ("2" if version == "" else "1")
+        assert response["id"] == "r1"
+        expected = client.post(
+            "/predict", json={"model_id": model_id, "instances": rows.tolist()}
+        ).json()
+        assert result.as_numpy("predictions").tolist() == expected["predictions"]
+        probabilities = result.as_numpy("probabilities")
+        assert probabilities.shape == (7, 2)
+        np.testing.assert_allclose(probabilities, expected["probabilities"], rtol=1e-6)
+
+    only = triton_client.infer(
+        "blobs", [tensor], outputs=[triton.InferRequestedOutput("predictions", binary_data=False)]
+    )
+    assert [o["name"] for o in only.get_response()["outputs"]] == ["predictions"]
+
+    with pytest.raises(InferenceServerException) as missing:
+        triton_client.get_model_metadata("nope")
+    assert missing.value.status() == "404"
+    assert "does not exist" in missing.value.message()
+
+
+def test_nested_integer_data_and_protocol_errors(
+    client: httpx.Client, data: tuple[np.ndarray, list[str]]
+) -> None:
+    X, labels = data
+    model_id = train(client, "ints", np.round(X), labels)
+    rows = np.round(X[:4]).astype(int)
+    infer = client.post(
+        "/v2/models/ints/versions/1/infer",
+        json={
+            "inputs": [
+                {"name": "input", "shape": [4, 3], "datatype": "INT32", "data": rows.tolist()}
+            ]
+        },
+    )
+    assert infer.status_code == 200, infer.text
+    predictions = next(o for o in infer.json()["outputs"] if o["name"] == "predictions")
+    expected = client.post("/predict", json={"model_id": model_id, "instances": rows.tolist()})
+    assert predictions["data"] == expected.json()["predictions"]
+    assert predictions["shape"] == [4]
+
+    def tensor(**changes: Any) -> dict[str, Any]:
+        base = {"name": "input", "shape": [2, 3], "datatype": "FP32", "data": [1, 2, 3, 4, 5, 6]}
+        return {"inputs": [{**base, **changes}]}
+
+    bad_requests: list[tuple[str, Any, int, str]] = [
+        ("/v2/models/ints/infer", tensor(shape=[2, 4]), 400, "expects 3"),
+        ("/v2/models/ints/infer", tensor(data=[1, 2, 3]), 400, "needs 6"),
+        ("/v2/models/ints/infer", tensor(datatype="BYTES"), 400, "not supported"),
+        ("/v2/models/ints/infer", tensor(datatype="INT8", data=[1, 2, 3, 4, 5, 300]), 400, "range"),
+        ("/v2/models/ints/infer", tensor(datatype="INT32", data=[1.5] * 6), 400, "integers"),
+        ("/v2/models/ints/infer", tensor(data=[[1, 2, 3], [4, 5]]), 400, "ragged"),
+        ("/v2/models/ints/infer", tensor(data=["a"] * 6), 400, "numbers"),
+        ("/v2/models/ints/infer", tensor(name="x"), 400, "'input'"),
+        (
+            "/v2/models/ints/infer",
+            {**tensor(), "outputs": [{"name": "logits"}]},
+            400,
+            "unknown output",
+        ),
+        ("/v2/models/ints/infer", {"inputs": []}, 400, "inputs"),
+        ("/v2/models/ints/versions/9/infer", tensor(), 404, "version 9"),
+        ("/v2/models/ints/versions/x/infer", tensor(), 400, "positive integer"),
+        ("/v2/models/other/infer", tensor(), 404, "does not exist"),
+    ]
+    for path, body, status, message in bad_requests:
+        response = client.post(path, json=body)
+        assert response.status_code == status, (body, response.text)
+        error = response.json()["error"]
+        assert isinstance(error, str) and message in error, (body, error)
+
+    not_json = client.post("/v2/models/ints/infer", content=b"{not json")
+    assert not_json.status_code == 400 and isinstance(not_json.json()["error"], str)
+    # The rest of the API keeps its structured error body.
+    assert client.get("/models/nope").json()["error"]["code"] == "not_found"
