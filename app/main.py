@@ -12,11 +12,17 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from app.api import datasets, health, jobs, models
-from app.db.engine import make_engine, make_session_factory
-from app.errors import ServiceError, ServiceUnavailable
+from app.api import admin, datasets, health, jobs, live, models
+from app.api import metrics as metrics_api
+from app.api import v2 as inference_v2
+from app.api.dashboard import install_dashboard
+from app.auth import AuthGate
+from app.db.engine import make_engine, make_read_session_factory, make_session_factory
+from app.errors import ServiceError
 from app.jobs.dispatch import make_executor
+from app.metrics import HttpMetrics
 from app.middleware import BodySizeLimit
+from app.request_id import RequestId
 from app.serving import ModelCache
 from app.settings import Settings, get_settings
 from app.validation import error_details, summarize
@@ -46,10 +52,7 @@ def error_response(
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ServiceError)
     async def _service_error(_request: Request, exc: ServiceError) -> JSONResponse:
-        headers = (
-            {"Retry-After": str(exc.retry_after)} if isinstance(exc, ServiceUnavailable) else None
-        )
-        return error_response(exc.status_code, exc.code, exc.message, exc.details, headers)
+        return error_response(exc.status_code, exc.code, exc.message, exc.details, exc.headers)
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -75,7 +78,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         engine = make_engine(settings.database_url)
         app.state.settings = settings
         app.state.session_factory = make_session_factory(engine)
+        app.state.read_session_factory = make_read_session_factory(engine)
         app.state.model_cache = ModelCache(settings.model_cache_size)
+        app.state.auth = AuthGate()
         app.state.executor = make_executor(settings)
         app.state.executor.start()
         try:
@@ -91,7 +96,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app)
-    for router in (datasets.router, jobs.router, models.router, health.router):
+    for router in (datasets.router, jobs.router, models.router, health.router, admin.router):
         app.include_router(router)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.include_router(inference_v2.router)
+    app.include_router(metrics_api.router)
+    app.include_router(live.router)
+    install_dashboard(app)
+    # Outermost, so requests refused by the inner middleware are counted and timed too.
+    app.add_middleware(HttpMetrics)
+    app.add_middleware(RequestId)
     return app

@@ -30,6 +30,9 @@ class Settings(BaseSettings):
     # How often a live event stream (GET /jobs/{id}/events) looks for new points.
     events_poll_seconds: float = Field(default=0.25, gt=0, le=10)
 
+    # Serving a non-loopback address with no API key configured must be asked for explicitly.
+    allow_open_network: bool = False
+    max_active_jobs_per_tenant: int = Field(default=50, gt=0)
     max_body_bytes: int = Field(default=64 * 1024 * 1024, gt=0)
     max_dataset_cells: int = Field(default=20_000_000, gt=0)
     max_layer_width: int = Field(default=4096, gt=0)

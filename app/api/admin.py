@@ -2,47 +2,42 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, status
 
 from app.api.deps import AdminDep, SessionDep
 from app.db.tables import ApiKey
 from app.schemas.admin import KeyCreate, KeyCreated, KeyList, KeyOut, TenantList, TenantOut
-from app.schemas.common import ErrorBody
+from app.schemas.common import error_responses
 from app.store import keys
 
-router = APIRouter(prefix="/admin", tags=["admin"])
-ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorBody} for code in (401, 403, 404, 422)
-}
+router = APIRouter(
+    prefix="/admin", tags=["admin"], responses=error_responses(400, 401, 403, 404, 422)
+)
 
 
 def to_out(record: ApiKey) -> KeyOut:
     return KeyOut.model_validate(record, from_attributes=True)
 
 
-@router.get("/tenants", response_model=TenantList, responses=ERRORS)
+@router.get("/tenants", response_model=TenantList)
 def list_tenants(session: SessionDep, _admin: AdminDep) -> TenantList:
     items = [TenantOut(tenant_id=t, active_keys=n) for t, n in keys.tenants(session)]
     return TenantList(items=items)
 
 
-@router.get("/keys", response_model=KeyList, responses=ERRORS)
+@router.get("/keys", response_model=KeyList)
 def list_keys(session: SessionDep, _admin: AdminDep) -> KeyList:
     return KeyList(items=[to_out(record) for record in keys.list_keys(session)])
 
 
-@router.post(
-    "/keys", status_code=status.HTTP_201_CREATED, response_model=KeyCreated, responses=ERRORS
-)
+@router.post("/keys", status_code=status.HTTP_201_CREATED, response_model=KeyCreated)
 def create_key(body: KeyCreate, session: SessionDep, _admin: AdminDep) -> KeyCreated:
     with session.begin():
         record, plain = keys.create_key(session, body.tenant, is_admin=body.admin)
         return KeyCreated(**to_out(record).model_dump(), key=plain)
 
 
-@router.delete("/keys/{key_id}", response_model=KeyOut, responses=ERRORS)
+@router.delete("/keys/{key_id}", response_model=KeyOut)
 def revoke_key(key_id: str, session: SessionDep, _admin: AdminDep) -> KeyOut:
     with session.begin():
         return to_out(keys.revoke_key(session, key_id))

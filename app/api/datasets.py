@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Request, status
+from fastapi import APIRouter, Header, Request, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
@@ -16,12 +16,14 @@ from app import ingest
 from app.api.deps import ReadSessionDep, SessionDep, SettingsDep, TenantDep
 from app.db.tables import Dataset
 from app.errors import Conflict, InvalidInput
-from app.schemas.common import ErrorBody
+from app.schemas.common import Limit, Offset, error_responses
 from app.schemas.datasets import DatasetCreate, DatasetList, DatasetOut
 from app.store import datasets, idempotency, jobs
 from app.validation import invalid_input_from
 
-router = APIRouter(prefix="/datasets", tags=["datasets"])
+router = APIRouter(
+    prefix="/datasets", tags=["datasets"], responses=error_responses(400, 401, 404, 409, 413, 422)
+)
 UPLOAD_SCOPE = "POST /datasets"
 
 UPLOAD_BODY: dict[str, Any] = {
@@ -49,12 +51,6 @@ UPLOAD_BODY: dict[str, Any] = {
             },
         },
     }
-}
-ERRORS: dict[int | str, dict[str, Any]] = {
-    404: {"model": ErrorBody},
-    409: {"model": ErrorBody},
-    413: {"model": ErrorBody},
-    422: {"model": ErrorBody},
 }
 
 
@@ -135,7 +131,6 @@ def _store(
     status_code=status.HTTP_201_CREATED,
     response_model=DatasetOut,
     openapi_extra=UPLOAD_BODY,
-    responses=ERRORS,
     summary="Upload a dataset as JSON rows, a CSV file or an .npz archive",
 )
 async def create_dataset(
@@ -156,19 +151,19 @@ async def create_dataset(
 def list_datasets(
     session: ReadSessionDep,
     tenant: TenantDep,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Limit = 50,
+    offset: Offset = 0,
 ) -> DatasetList:
     items = datasets.list_datasets(session, tenant, limit=limit, offset=offset)
     return DatasetList(items=[to_out(d) for d in items], limit=limit, offset=offset)
 
 
-@router.get("/{dataset_id}", response_model=DatasetOut, responses=ERRORS)
+@router.get("/{dataset_id}", response_model=DatasetOut)
 def get_dataset(dataset_id: str, session: ReadSessionDep, tenant: TenantDep) -> DatasetOut:
     return to_out(datasets.get_dataset(session, tenant, dataset_id))
 
 
-@router.delete("/{dataset_id}", status_code=status.HTTP_204_NO_CONTENT, responses=ERRORS)
+@router.delete("/{dataset_id}", status_code=status.HTTP_204_NO_CONTENT)
 def delete_dataset(dataset_id: str, session: SessionDep, tenant: TenantDep) -> None:
     with session.begin():
         datasets.get_dataset(session, tenant, dataset_id)

@@ -11,15 +11,12 @@ from app.api.deps import ExecutorDep, ReadSessionDep, SessionDep, SettingsDep, T
 from app.db.tables import Job, JobStatus
 from app.errors import ServiceUnavailable
 from app.jobs.submit import submit_training
-from app.schemas.common import ErrorBody
+from app.schemas.common import Limit, Offset, Since, error_responses
 from app.schemas.jobs import HistoryOut, JobAccepted, JobList, JobOut, JobSummary, TrainRequest
 from app.store import history, idempotency, jobs
 
-router = APIRouter(tags=["jobs"])
+router = APIRouter(tags=["jobs"], responses=error_responses(400, 401, 404, 409, 413, 422, 429, 503))
 TRAIN_SCOPE = "POST /train"
-ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorBody} for code in (404, 409, 413, 422, 503)
-}
 MaxPoints = Annotated[
     int | None, Query(ge=2, le=1_000_000, description="thin the curve to this many points")
 ]
@@ -50,7 +47,6 @@ def summary(job: Job) -> JobSummary:
     "/train",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=JobAccepted,
-    responses=ERRORS,
     summary="Queue a training job; poll Location for its learning curve",
 )
 def train(
@@ -106,14 +102,14 @@ def list_jobs(
     session: ReadSessionDep,
     tenant: TenantDep,
     status_filter: Annotated[JobStatus | None, Query(alias="status")] = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Limit = 50,
+    offset: Offset = 0,
 ) -> JobList:
     items = jobs.list_jobs(session, tenant, status=status_filter, limit=limit, offset=offset)
     return JobList(items=[summary(job) for job in items], limit=limit, offset=offset)
 
 
-@router.get("/jobs/{job_id}", response_model=JobOut, responses=ERRORS)
+@router.get("/jobs/{job_id}", response_model=JobOut)
 def get_job(
     job_id: str, session: ReadSessionDep, tenant: TenantDep, max_points: MaxPoints = None
 ) -> JobOut:
@@ -122,12 +118,12 @@ def get_job(
     return JobOut(**summary(job).model_dump(), hyperparameters=job.hyperparameters, history=points)
 
 
-@router.get("/jobs/{job_id}/history", response_model=HistoryOut, responses=ERRORS)
+@router.get("/jobs/{job_id}/history", response_model=HistoryOut)
 def get_history(
     job_id: str,
     session: ReadSessionDep,
     tenant: TenantDep,
-    since: Annotated[int, Query(ge=0, description="only points with a larger iteration")] = 0,
+    since: Since = 0,
     max_points: MaxPoints = None,
 ) -> HistoryOut:
     job = jobs.get_job(session, tenant, job_id)
@@ -139,7 +135,6 @@ def get_history(
     "/jobs/{job_id}/cancel",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=JobSummary,
-    responses=ERRORS,
 )
 def cancel_job(job_id: str, session: SessionDep, tenant: TenantDep) -> JobSummary:
     with session.begin():

@@ -15,13 +15,14 @@ from fastapi.responses import StreamingResponse
 from sqlalchemy.orm import Session, sessionmaker
 
 from app import plots
-from app.api.deps import SessionDep, SettingsDep, TenantDep
-from app.api.jobs import ERRORS, progress, summary
+from app.api.deps import SettingsDep, TenantDep
+from app.api.jobs import progress, summary
 from app.db.tables import JobStatus
 from app.errors import NotFound
+from app.schemas.common import MAX_INDEX, Since, error_responses
 from app.store import history, jobs
 
-router = APIRouter(tags=["live"])
+router = APIRouter(tags=["live"], responses=error_responses(400, 401, 404, 422))
 
 # Browsers reconnect after this long when a stream drops mid-job (the SSE `retry:` field).
 RETRY_MILLISECONDS = 2000
@@ -54,9 +55,13 @@ class Snapshot:
     points: list[dict[str, Any]]
 
 
-def read_snapshot(
-    factory: sessionmaker[Session], tenant: str, job_id: str, since: int
-) -> Snapshot:
+def read_sessions(request: Request) -> sessionmaker[Session]:
+    # Read-only sessions: on SQLite they poll without taking the write lock from the workers.
+    factory: sessionmaker[Session] = request.app.state.read_session_factory
+    return factory
+
+
+def read_snapshot(factory: sessionmaker[Session], tenant: str, job_id: str, since: int) -> Snapshot:
     # A fresh, short session per poll: no transaction stays open while the stream sleeps.
     with factory() as session:
         job = jobs.get_job(session, tenant, job_id)
@@ -132,7 +137,7 @@ async def job_event_stream(
 @router.get(
     "/jobs/{job_id}/events",
     response_class=StreamingResponse,
-    responses={**ERRORS, 200: {"content": {"text/event-stream": {}}}},
+    responses={200: {"content": {"text/event-stream": {}}}},
     summary="Watch a job live: its history points, status changes, then an end event",
     description=EVENTS_DOC,
 )
@@ -142,11 +147,11 @@ async def job_events(
     tenant: TenantDep,
     settings: SettingsDep,
     last_event_id: Annotated[
-        int | None, Header(ge=0, description="resume after this iteration")
+        int | None, Header(ge=0, le=MAX_INDEX, description="resume after this iteration")
     ] = None,
-    since: Annotated[int, Query(ge=0, description="only points with a larger iteration")] = 0,
+    since: Since = 0,
 ) -> StreamingResponse:
-    factory: sessionmaker[Session] = request.app.state.session_factory
+    factory = read_sessions(request)
     start = last_event_id if last_event_id is not None else since
     # Read once before streaming so an unknown job is a plain 404 with the error body.
     first = await run_in_threadpool(read_snapshot, factory, tenant, job_id, start)
@@ -163,37 +168,47 @@ MaxPlotPoints = Annotated[
 
 
 def render_job_curve(
-    session: Session, tenant: str, job_id: str, fmt: plots.ImageFormat, max_points: int
+    factory: sessionmaker[Session],
+    tenant: str,
+    job_id: str,
+    fmt: plots.ImageFormat,
+    max_points: int,
 ) -> bytes:
-    job = jobs.get_job(session, tenant, job_id)
-    title = f"job {job.id} ({job.status})"
-    points = history.read_points(session, job_id, max_points=max_points)
-    # End the read transaction before the comparatively slow drawing.
-    session.close()
+    # The session closes before the comparatively slow drawing starts.
+    with factory() as session:
+        job = jobs.get_job(session, tenant, job_id)
+        title = f"job {job.id} ({job.status})"
+        points = history.read_points(session, job_id, max_points=max_points)
     return plots.render_curves(points, fmt, title=title)
 
 
 @router.get(
     "/jobs/{job_id}/curve.svg",
     response_class=Response,
-    responses={**ERRORS, 200: {"content": {"image/svg+xml": {}}}},
+    responses={200: {"content": {"image/svg+xml": {}}}},
     summary="The learning curve as SVG: cost and accuracy panels, train and validation lines",
 )
 def curve_svg(
-    job_id: str, session: SessionDep, tenant: TenantDep, max_points: MaxPlotPoints = DEFAULT_PLOT_POINTS
+    job_id: str,
+    request: Request,
+    tenant: TenantDep,
+    max_points: MaxPlotPoints = DEFAULT_PLOT_POINTS,
 ) -> Response:
-    image = render_job_curve(session, tenant, job_id, "svg", max_points)
+    image = render_job_curve(read_sessions(request), tenant, job_id, "svg", max_points)
     return Response(image, media_type="image/svg+xml", headers={"Cache-Control": "no-cache"})
 
 
 @router.get(
     "/jobs/{job_id}/curve.png",
     response_class=Response,
-    responses={**ERRORS, 200: {"content": {"image/png": {}}}},
+    responses={200: {"content": {"image/png": {}}}},
     summary="The learning curve as a 1000x400 PNG",
 )
 def curve_png(
-    job_id: str, session: SessionDep, tenant: TenantDep, max_points: MaxPlotPoints = DEFAULT_PLOT_POINTS
+    job_id: str,
+    request: Request,
+    tenant: TenantDep,
+    max_points: MaxPlotPoints = DEFAULT_PLOT_POINTS,
 ) -> Response:
-    image = render_job_curve(session, tenant, job_id, "png", max_points)
+    image = render_job_curve(read_sessions(request), tenant, job_id, "png", max_points)
     return Response(image, media_type="image/png", headers={"Cache-Control": "no-cache"})

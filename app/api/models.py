@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
-
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Response, status
 
 from app import serving
 from app.api.deps import ModelCacheDep, ReadSessionDep, SessionDep, SettingsDep, TenantDep
 from app.db.tables import Model
-from app.schemas.common import ErrorBody
+from app.schemas.common import Limit, Offset, error_responses
 from app.schemas.models import ModelList, ModelOut, PredictRequest, PredictResponse
 from app.store import models
 
-router = APIRouter(tags=["models"])
-ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorBody} for code in (404, 409, 413, 422)
-}
+router = APIRouter(tags=["models"], responses=error_responses(400, 401, 404, 409, 413, 422))
 
 
 def to_out(model: Model) -> ModelOut:
@@ -28,19 +23,19 @@ def list_models(
     session: ReadSessionDep,
     tenant: TenantDep,
     name: str | None = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Limit = 50,
+    offset: Offset = 0,
 ) -> ModelList:
     items = models.list_models(session, tenant, name=name, limit=limit, offset=offset)
     return ModelList(items=[to_out(m) for m in items], limit=limit, offset=offset)
 
 
-@router.get("/models/{model_id}", response_model=ModelOut, responses=ERRORS)
+@router.get("/models/{model_id}", response_model=ModelOut)
 def get_model(model_id: str, session: ReadSessionDep, tenant: TenantDep) -> ModelOut:
     return to_out(models.get_model(session, tenant, model_id))
 
 
-@router.delete("/models/{model_id}", status_code=status.HTTP_204_NO_CONTENT, responses=ERRORS)
+@router.delete("/models/{model_id}", status_code=status.HTTP_204_NO_CONTENT)
 def delete_model(
     model_id: str, session: SessionDep, tenant: TenantDep, cache: ModelCacheDep
 ) -> None:
@@ -51,7 +46,7 @@ def delete_model(
 
 @router.get(
     "/models/{model_id}/weights",
-    responses={200: {"content": {"application/octet-stream": {}}}, **ERRORS},
+    responses={200: {"content": {"application/octet-stream": {}}}},
     response_class=Response,
     summary="The model's safetensors file (weights plus JSON metadata in its header)",
 )
@@ -68,7 +63,7 @@ def get_weights(model_id: str, session: ReadSessionDep, tenant: TenantDep) -> Re
     )
 
 
-@router.post("/predict", response_model=PredictResponse, responses=ERRORS)
+@router.post("/predict", response_model=PredictResponse)
 def predict(
     body: PredictRequest,
     session: ReadSessionDep,

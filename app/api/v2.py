@@ -21,9 +21,10 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from app import serving
-from app.api.deps import ExecutorDep, ModelCacheDep, SessionDep, SettingsDep, TenantDep
+from app.api.deps import ExecutorDep, ModelCacheDep, ReadSessionDep, SettingsDep, TenantDep
 from app.db.tables import Model
 from app.errors import InvalidInput, ServiceError
+from app.schemas.common import MAX_INDEX
 from app.store import models
 from app.validation import error_details, summarize
 
@@ -75,7 +76,19 @@ class ProtocolRoute(APIRoute):
         return protocol_handler
 
 
-router = APIRouter(prefix="/v2", tags=["inference protocol v2"], route_class=ProtocolRoute)
+class ProtocolErrorBody(BaseModel):
+    error: str
+
+
+PROTOCOL_ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ProtocolErrorBody} for code in (400, 401, 404, 409, 413)
+}
+router = APIRouter(
+    prefix="/v2",
+    tags=["inference protocol v2"],
+    route_class=ProtocolRoute,
+    responses=PROTOCOL_ERRORS,
+)
 
 
 class RequestInput(BaseModel):
@@ -133,10 +146,10 @@ def output_specs(model: Model) -> dict[str, dict[str, Any]]:
     }
 
 
-def lookup(session: SessionDep, tenant: str, name: str, version: str | None) -> Model:
+def lookup(session: ReadSessionDep, tenant: str, name: str, version: str | None) -> Model:
     number: int | None = None
     if version is not None:
-        if not version.isdigit() or int(version) < 1:
+        if not version.isdigit() or not 1 <= int(version) <= MAX_INDEX:
             raise ProtocolError(f"model version must be a positive integer, not {version!r}")
         number = int(version)
     return models.find_model(session, tenant, name, number)
@@ -147,13 +160,19 @@ def server_metadata(request: Request) -> dict[str, Any]:
     return {"name": "dnn-service", "version": request.app.version, "extensions": []}
 
 
-@router.get("/health/live", summary="200 while the server answers requests")
+@router.get(
+    "/health/live", summary="200 while the server answers requests", response_class=Response
+)
 def live() -> Response:
     return Response(status_code=200)
 
 
-@router.get("/health/ready", summary="200 when the database and the workers are available")
-def ready(session: SessionDep, executor: ExecutorDep) -> Response:
+@router.get(
+    "/health/ready",
+    summary="200 when the database and the workers are available",
+    response_class=Response,
+)
+def ready(session: ReadSessionDep, executor: ExecutorDep) -> Response:
     try:
         session.execute(text("SELECT 1"))
     except SQLAlchemyError as exc:
@@ -163,7 +182,7 @@ def ready(session: SessionDep, executor: ExecutorDep) -> Response:
     return Response(status_code=200)
 
 
-def _metadata(model: Model, session: SessionDep, tenant: str) -> dict[str, Any]:
+def _metadata(model: Model, session: ReadSessionDep, tenant: str) -> dict[str, Any]:
     arch = model.architecture
     same_name = models.list_models(session, tenant, name=model.name, limit=500, offset=0)
     input_type = FLOAT_DATATYPES[np.dtype(arch["dtype"])]
@@ -179,18 +198,18 @@ def _metadata(model: Model, session: SessionDep, tenant: str) -> dict[str, Any]:
 
 
 @router.get("/models/{name}", summary="Model metadata of the latest version")
-def model_metadata(name: str, session: SessionDep, tenant: TenantDep) -> dict[str, Any]:
+def model_metadata(name: str, session: ReadSessionDep, tenant: TenantDep) -> dict[str, Any]:
     return _metadata(lookup(session, tenant, name, None), session, tenant)
 
 
 @router.get("/models/{name}/versions/{version}", summary="Model metadata of one version")
 def version_metadata(
-    name: str, version: str, session: SessionDep, tenant: TenantDep
+    name: str, version: str, session: ReadSessionDep, tenant: TenantDep
 ) -> dict[str, Any]:
     return _metadata(lookup(session, tenant, name, version), session, tenant)
 
 
-def _ready(model: Model, session: SessionDep, cache: ModelCacheDep) -> dict[str, Any]:
+def _ready(model: Model, session: ReadSessionDep, cache: ModelCacheDep) -> dict[str, Any]:
     # Ready means loadable: the weights are read and checked against their sha256 once here.
     cache.get(session, model)
     return {"name": model.name, "version": str(model.version), "ready": True}
@@ -198,14 +217,14 @@ def _ready(model: Model, session: SessionDep, cache: ModelCacheDep) -> dict[str,
 
 @router.get("/models/{name}/ready", summary="200 when the latest version can be loaded")
 def model_ready(
-    name: str, session: SessionDep, tenant: TenantDep, cache: ModelCacheDep
+    name: str, session: ReadSessionDep, tenant: TenantDep, cache: ModelCacheDep
 ) -> dict[str, Any]:
     return _ready(lookup(session, tenant, name, None), session, cache)
 
 
 @router.get("/models/{name}/versions/{version}/ready", summary="200 when the version can be loaded")
 def version_ready(
-    name: str, version: str, session: SessionDep, tenant: TenantDep, cache: ModelCacheDep
+    name: str, version: str, session: ReadSessionDep, tenant: TenantDep, cache: ModelCacheDep
 ) -> dict[str, Any]:
     return _ready(lookup(session, tenant, name, version), session, cache)
 
@@ -277,7 +296,7 @@ def encode_outputs(
 def _infer(
     model: Model,
     body: InferenceRequest,
-    session: SessionDep,
+    session: ReadSessionDep,
     cache: ModelCacheDep,
     max_rows: int,
 ) -> dict[str, Any]:
@@ -314,7 +333,7 @@ InferenceBody = Annotated[InferenceRequest, Depends(inference_request)]
 def infer(
     name: str,
     body: InferenceBody,
-    session: SessionDep,
+    session: ReadSessionDep,
     settings: SettingsDep,
     tenant: TenantDep,
     cache: ModelCacheDep,
@@ -332,7 +351,7 @@ def infer_version(
     name: str,
     version: str,
     body: InferenceBody,
-    session: SessionDep,
+    session: ReadSessionDep,
     settings: SettingsDep,
     tenant: TenantDep,
     cache: ModelCacheDep,

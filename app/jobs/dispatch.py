@@ -4,8 +4,19 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from kombu.exceptions import OperationalError
+from redis.exceptions import RedisError
+
+from app.errors import ServiceUnavailable
+from app.jobs.celery_app import TASK_NAME, make_celery
 from app.jobs.local import LocalWorkerPool
+from app.jobs.reconciler import LeaseReconciler
 from app.settings import Settings
+
+# Publishing is quick or the broker is down: one quick retry rides out a reconnect, and a
+# request never waits long for a 503.
+PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.5}
+BROKER_RETRY_AFTER_SECONDS = 10
 
 
 class Executor(Protocol):
@@ -37,5 +48,45 @@ class LocalExecutor:
         self._pool.stop()
 
 
+class CeleryExecutor:
+    """Job ids go to Celery workers over Redis; this process only publishes and reconciles.
+
+    Readiness covers this replica's own duties (the reconciler), not the broker: with Redis
+    down, reads and predictions still work and only submissions answer 503.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._celery = make_celery(settings)
+        self._reconciler = LeaseReconciler(settings.database_url, settings.job_lease_seconds)
+
+    def start(self) -> None:
+        self._reconciler.start()
+
+    def submit(self, job_id: str) -> None:
+        try:
+            self._celery.send_task(
+                TASK_NAME,
+                args=[job_id],
+                queue=self._settings.celery_queue,
+                retry=True,
+                retry_policy=PUBLISH_RETRY_POLICY,
+            )
+        except (OperationalError, RedisError, OSError) as exc:
+            raise ServiceUnavailable(
+                "the job queue is unreachable; nothing was started, retry later",
+                retry_after=BROKER_RETRY_AFTER_SECONDS,
+            ) from exc
+
+    def ready(self) -> bool:
+        return self._reconciler.alive()
+
+    def stop(self) -> None:
+        self._reconciler.stop()
+        self._celery.close()
+
+
 def make_executor(settings: Settings) -> Executor:
+    if settings.executor == "celery":
+        return CeleryExecutor(settings)
     return LocalExecutor(settings)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
+from fastapi import Query
 from pydantic import BaseModel, ConfigDict, Field
 
 FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
@@ -28,3 +29,15 @@ class ErrorBody(BaseModel):
 class Page(BaseModel):
     limit: int
     offset: int
+
+
+# Bounds that keep every integer the API accepts inside a 32-bit database column.
+MAX_INDEX = 2**31 - 1
+Limit = Annotated[int, Query(ge=1, le=500, description="items per page")]
+Offset = Annotated[int, Query(ge=0, le=MAX_INDEX, description="items to skip")]
+Since = Annotated[int, Query(ge=0, le=MAX_INDEX, description="only points with a larger iteration")]
+
+
+def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` documenting the service's error body for the given statuses."""
+    return {code: {"model": ErrorBody} for code in codes}

@@ -5,7 +5,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field, model_validator
 
-from app.schemas.common import FiniteFloat, Page, StrictModel
+from app.schemas.common import MAX_INDEX, FiniteFloat, Page, StrictModel
 
 
 class ModelOut(BaseModel):
@@ -30,7 +30,7 @@ class PredictRequest(StrictModel):
     model: str | None = Field(
         default=None, description="a model name; its latest version unless version is given"
     )
-    version: int | None = Field(default=None, ge=1)
+    version: int | None = Field(default=None, ge=1, le=MAX_INDEX)
     instances: list[list[FiniteFloat]] = Field(min_length=1, description="rows of (n, n_features)")
 
     @model_validator(mode="after")

@@ -1,0 +1,67 @@
+"""The lease reconciler: closes running jobs whose worker stopped heartbeating.
+
+In celery mode no API process can see the workers' processes (they may be on other machines),
+so a job's heartbeat is the only evidence its worker is alive. Every API replica runs this small
+thread; they may overlap harmlessly, since closing an abandoned job twice gives the same row.
+It never trains and holds no lock between rounds.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import timedelta
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from app.db.engine import make_engine, make_session_factory, transaction
+from app.store import jobs
+
+log = logging.getLogger(__name__)
+
+# Look a few times per lease so a dead worker's job is closed soon after its lease runs out,
+# but not more often than needed on a busy database.
+CHECKS_PER_LEASE = 4
+MIN_INTERVAL_SECONDS = 0.25
+MAX_INTERVAL_SECONDS = 30.0
+
+
+class LeaseReconciler:
+    def __init__(self, database_url: str, lease_seconds: float) -> None:
+        self._engine = make_engine(database_url)
+        self._factory = make_session_factory(self._engine)
+        self._lease = timedelta(seconds=lease_seconds)
+        self.interval = min(
+            max(lease_seconds / CHECKS_PER_LEASE, MIN_INTERVAL_SECONDS), MAX_INTERVAL_SECONDS
+        )
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def reconcile_once(self) -> list[str]:
+        with transaction(self._factory) as session:
+            closed = jobs.reconcile_abandoned(session, lease=self._lease)
+        if closed:
+            log.warning("closed %d job(s) whose worker lease ran out: %s", len(closed), closed)
+        return closed
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                self.reconcile_once()
+            except SQLAlchemyError:
+                # The database may be restarting; the next round tries again.
+                log.exception("lease reconciliation failed; retrying in %.1f s", self.interval)
+
+    def start(self) -> None:
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="lease-reconciler", daemon=True)
+        self._thread.start()
+
+    def alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+        self._engine.dispose()
