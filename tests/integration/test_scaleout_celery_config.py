@@ -2,44 +2,35 @@
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from typing import Any
 
-# Read in a fresh interpreter: importing the app here would import `core`, which this test
-# process resolves to tests/core.
-PROBE = """
-import json
 from app.jobs.celery_app import make_worker_celery
 from app.settings import Settings
-conf = make_worker_celery(Settings()).conf
-print(json.dumps({key: conf[key] for key in (
-    "task_acks_late", "task_reject_on_worker_lost", "worker_prefetch_multiplier",
-    "task_serializer", "result_serializer", "accept_content", "task_time_limit",
-    "broker_transport_options", "broker_url", "task_default_queue", "task_ignore_result")}))
-"""
 
 
-def celery_conf(**env: str) -> dict[str, Any]:
-    result = subprocess.run(
-        [sys.executable, "-c", PROBE],
-        env={**os.environ, **env},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
+def celery_conf(**overrides: Any) -> dict[str, Any]:
+    conf = make_worker_celery(Settings(**overrides)).conf
+    keys = (
+        "task_acks_late",
+        "task_reject_on_worker_lost",
+        "worker_prefetch_multiplier",
+        "task_serializer",
+        "result_serializer",
+        "accept_content",
+        "task_time_limit",
+        "broker_transport_options",
+        "broker_url",
+        "task_default_queue",
+        "task_ignore_result",
     )
-    conf: dict[str, Any] = json.loads(result.stdout)
-    return conf
+    return {key: conf[key] for key in keys}
 
 
 def test_celery_runs_one_long_job_per_process_and_never_starts_it_twice() -> None:
     conf = celery_conf(
-        DNN_BROKER_URL="redis://127.0.0.1:6379/7",
-        DNN_CELERY_QUEUE="jobs-here",
-        DNN_JOB_TIME_LIMIT_SECONDS="7200",
+        broker_url="redis://127.0.0.1:6379/7",
+        celery_queue="jobs-here",
+        job_time_limit_seconds="7200",
     )
     assert conf["task_acks_late"] is True
     assert conf["task_reject_on_worker_lost"] is True

@@ -11,27 +11,13 @@ import httpx
 import numpy as np
 import pytest
 from celery import Celery
+from job_helpers import wait_for
 from sqlalchemy import create_engine, select
 
 from app.db.tables import Job, Model
+from app.jobs.celery_app import TASK_NAME as TRAINING_TASK
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-# The task's name is the wire contract between API and workers. (Importing app.jobs here would
-# import `core`, which this test process resolves to tests/core.)
-TRAINING_TASK = "dnn_service.train"
-
-
-def wait_for(
-    client: httpx.Client, job_id: str, states: set[str], timeout: float = 120.0
-) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    job: dict[str, Any] = {}
-    while time.monotonic() < deadline:
-        job = client.get(f"/jobs/{job_id}").json()
-        if job["status"] in states:
-            return job
-        time.sleep(0.1)
-    raise AssertionError(f"job {job_id} did not reach {states}: {job.get('status')}")
 
 
 def blobs_csv(n: int = 200, seed: int = 0) -> tuple[bytes, np.ndarray, np.ndarray]:
@@ -78,7 +64,9 @@ def test_train_poll_predict_across_two_workers(start_cluster: Callable[..., Any]
         # Each worker holds one job at a time (prefetch 1, late acks), so two long jobs submitted
         # together run on different workers.
         job_ids = [submit(client, dataset_id, 3000) for _ in range(2)]
-        jobs = [wait_for(client, job_id, {"succeeded", "failed"}) for job_id in job_ids]
+        jobs = [
+            wait_for(client, job_id, {"succeeded", "failed"}, timeout=120) for job_id in job_ids
+        ]
         assert [job["status"] for job in jobs] == ["succeeded", "succeeded"], jobs
 
         rows = job_rows(cluster.database_url, job_ids)
@@ -108,7 +96,7 @@ def test_a_job_delivered_twice_runs_once(start_cluster: Callable[..., Any]) -> N
         queue = cluster.server.env["DNN_CELERY_QUEUE"]
         sender.send_task(TRAINING_TASK, args=[job_id], queue=queue, serializer="json")
         sender.close()
-        job = wait_for(client, job_id, {"succeeded", "failed"})
+        job = wait_for(client, job_id, {"succeeded", "failed"}, timeout=120)
         assert job["status"] == "succeeded", job
         assert [point["iteration"] for point in job["history"]] == list(range(1, 2001))
 
@@ -152,7 +140,9 @@ def test_sigkill_of_a_worker_mid_job_never_leaves_it_running(
         assert closed["history"], "the curve up to the interruption is kept"
 
         # The surviving worker still takes new work.
-        after = wait_for(client, submit(client, dataset_id, 200), {"succeeded", "failed"})
+        after = wait_for(
+            client, submit(client, dataset_id, 200), {"succeeded", "failed"}, timeout=120
+        )
         assert after["status"] == "succeeded", after
         survivor_pids = survivor.pids()
         worker_id = job_rows(cluster.database_url, [after["id"]])[after["id"]].worker_id
