@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.db.engine import transaction
 from app.db.tables import Job, JobStatus
+from app.jobs.heartbeat import Heartbeat
 from app.jobs.recipe import build_config, build_network, describe_architecture, resolve_task
 from app.settings import Settings
 from app.store import datasets, history, jobs, models
@@ -32,8 +33,8 @@ def make_worker_id() -> str:
 class ProgressReporter:
     """The core's on_progress callback: buffers points, flushes them in short transactions.
 
-    A flush also renews the job's heartbeat and reads its status, so a cancel request or an
-    exhausted time limit stops training at the next flush.
+    A flush also renews the job's heartbeat and reads its status; with what the heartbeat thread
+    sees, a cancel request or an exhausted time limit stops training at the next recorded point.
     """
 
     def __init__(
@@ -41,11 +42,13 @@ class ProgressReporter:
         factory: sessionmaker[Session],
         job_id: str,
         worker_id: str,
+        heartbeat: Heartbeat,
         *,
         flush_seconds: float,
         time_limit_seconds: float,
     ) -> None:
         self._factory = factory
+        self._heartbeat = heartbeat
         self._job_id = job_id
         self._worker_id = worker_id
         self._flush_seconds = flush_seconds
@@ -63,6 +66,7 @@ class ProgressReporter:
             self._last_flush = now
         if now > self._deadline:
             self.timed_out = True
+        self.cancelled = self.cancelled or self._heartbeat.cancel_requested.is_set()
         return self.cancelled or self.timed_out
 
     def flush(self) -> None:
@@ -73,7 +77,7 @@ class ProgressReporter:
             history.append_points(session, self._job_id, self._pending)
             status = jobs.record_progress(session, self._job_id, self._worker_id, last_iteration)
         self._pending = []
-        self.cancelled = status == JobStatus.CANCELLING
+        self.cancelled = self.cancelled or status == JobStatus.CANCELLING
 
 
 class _LeaseLost(Exception):
@@ -99,18 +103,20 @@ def run_training_job(
     if arrays is None or dataset_task is None:
         return _finish(factory, job_id, worker_id, JobStatus.FAILED, "the dataset was deleted")
     try:
-        return _train_and_store(
-            factory,
-            job_id,
-            worker_id,
-            settings,
-            hyperparameters,
-            dataset_task,
-            arrays,
-            tenant_id=tenant_id,
-            model_name=model_name,
-            dataset_id=dataset_id,
-        )
+        with Heartbeat(factory, job_id, worker_id, settings.job_lease_seconds) as heartbeat:
+            return _train_and_store(
+                factory,
+                job_id,
+                worker_id,
+                heartbeat,
+                settings,
+                hyperparameters,
+                dataset_task,
+                arrays,
+                tenant_id=tenant_id,
+                model_name=model_name,
+                dataset_id=dataset_id,
+            )
     except Exception:
         log.exception("job %s failed unexpectedly", job_id)
         return _finish(factory, job_id, worker_id, JobStatus.FAILED, "internal error in the worker")
@@ -120,6 +126,7 @@ def _train_and_store(
     factory: sessionmaker[Session],
     job_id: str,
     worker_id: str,
+    heartbeat: Heartbeat,
     settings: Settings,
     hyperparameters: dict[str, Any],
     dataset_task: str,
@@ -129,11 +136,11 @@ def _train_and_store(
     model_name: str,
     dataset_id: str | None,
 ) -> JobStatus | None:
-
     reporter = ProgressReporter(
         factory,
         job_id,
         worker_id,
+        heartbeat,
         flush_seconds=settings.progress_flush_seconds,
         time_limit_seconds=settings.job_time_limit_seconds,
     )

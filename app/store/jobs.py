@@ -113,6 +113,21 @@ def running_worker_ids(session: Session) -> list[str]:
     return [worker_id for worker_id in session.scalars(query.distinct()) if worker_id]
 
 
+def renew_lease(session: Session, job_id: str, worker_id: str) -> str | None:
+    """Renew the heartbeat of a job this worker runs; returns its status (None if not ours)."""
+    renewed = session.execute(
+        update(Job)
+        .where(
+            Job.id == job_id,
+            Job.worker_id == worker_id,
+            Job.status.in_([JobStatus.RUNNING, JobStatus.CANCELLING]),
+        )
+        .values(heartbeat_at=utcnow())
+        .returning(Job.status)
+    )
+    return renewed.scalar_one_or_none()
+
+
 def record_progress(session: Session, job_id: str, worker_id: str, last_iteration: int) -> str:
     """Heartbeat plus progress; returns the job's status so the worker can see a cancel request."""
     session.execute(

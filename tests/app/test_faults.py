@@ -69,3 +69,38 @@ def test_killing_a_worker_then_the_server_loses_nothing(sqlite_url: str, tmp_pat
         restarted.stop()
     with sqlite3.connect(db_path) as db:
         assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+def spawned_workers(server_pid: int) -> list[int]:
+    children = Path(f"/proc/{server_pid}/task/{server_pid}/children").read_text().split()
+    return [
+        int(pid)
+        for pid in children
+        if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()
+        and b"resource_tracker" not in Path(f"/proc/{pid}/cmdline").read_bytes()
+    ]
+
+
+def test_a_job_that_records_rarely_keeps_its_lease(sqlite_url: str, tmp_path: Path) -> None:
+    db_path = sqlite_url.removeprefix("sqlite:///")
+    server = LiveServer(sqlite_url, tmp_path / "server.log", DNN_JOB_LEASE_SECONDS="1").start()
+    try:
+        with server.client() as client:
+            dataset = client.post("/datasets", json=blobs()).json()["id"]
+            quiet = submit(client, dataset, n_iterations=1_000_000, record_every=1_000_000)
+            wait_for(client, quiet, {"running"})
+            time.sleep(3)  # three leases without a recorded point
+            assert server.process is not None
+            idle = [
+                pid
+                for pid in spawned_workers(server.process.pid)
+                if pid != worker_pid(db_path, quiet)
+            ]
+            assert idle, "the pool has a second, idle worker"
+            # A worker's death makes the pool close every job whose lease ran out.
+            os.kill(idle[0], signal.SIGKILL)
+            time.sleep(2)
+            assert client.get(f"/jobs/{quiet}").json()["status"] == "running"
+            assert client.post(f"/jobs/{quiet}/cancel").status_code == 202
+    finally:
+        server.stop()
