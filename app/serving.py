@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
@@ -17,27 +18,58 @@ from app.schemas.models import PredictRequest, PredictResponse
 from app.store import models
 from core import Network
 
+# How long a resolved (tenant, model id) is trusted without asking the database again. The
+# replica that deletes a model forgets it at once; other API replicas may serve it this long.
+RESOLVED_TRUST_SECONDS = 1.0
+
+
+@dataclass
+class _Cached:
+    network: Network
+    tenant_id: str
+    resolved_at: float
+
 
 class ModelCache:
-    """A small LRU of loaded networks keyed by model id; weights are verified once, on load."""
+    """A small LRU of loaded networks keyed by model id; weights are verified once, on load.
+
+    It also remembers which tenant owns each model for RESOLVED_TRUST_SECONDS, so a burst of
+    predictions by model id skips the database lookup (most of a single-row prediction's cost).
+    """
 
     def __init__(self, capacity: int) -> None:
         self._capacity = capacity
-        self._networks: OrderedDict[str, Network] = OrderedDict()
+        self._networks: OrderedDict[str, _Cached] = OrderedDict()
         self._lock = threading.Lock()
 
     def get(self, session: Session, model: Model) -> Network:
+        """The network of a model the caller has just looked up (and so may use)."""
+        now = time.monotonic()
         with self._lock:
             cached = self._networks.get(model.id)
             if cached is not None:
                 self._networks.move_to_end(model.id)
-                return cached
+                cached.tenant_id, cached.resolved_at = model.tenant_id, now
+                return cached.network
         network = Network.from_bytes(models.verified_weights(session, model))
         with self._lock:
-            self._networks[model.id] = network
+            self._networks[model.id] = _Cached(network, model.tenant_id, now)
             while len(self._networks) > self._capacity:
                 self._networks.popitem(last=False)
         return network
+
+    def recent(self, tenant_id: str, model_id: str) -> Network | None:
+        """The network if this tenant looked the model up moments ago, else None (ask the store)."""
+        with self._lock:
+            cached = self._networks.get(model_id)
+            if (
+                cached is None
+                or cached.tenant_id != tenant_id
+                or time.monotonic() - cached.resolved_at >= RESOLVED_TRUST_SECONDS
+            ):
+                return None
+            self._networks.move_to_end(model_id)
+            return cached.network
 
     def forget(self, model_id: str) -> None:
         with self._lock:

@@ -20,6 +20,8 @@ class Settings(BaseSettings):
     broker_url: str = "redis://127.0.0.1:6379/0"
     # The Redis list Celery workers consume; separate deployments may share one Redis.
     celery_queue: str = Field(default="dnn-training", min_length=1, max_length=200)
+    # Niceness added to local training processes, so the API stays responsive while they train.
+    worker_nice: int = Field(default=10, ge=0, le=19)
     workers: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=0, le=256)
 
     # A job whose worker has not written a heartbeat for this long is considered abandoned.

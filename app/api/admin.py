@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Request, status
 
 from app.api.deps import AdminDep, SessionDep
+from app.auth import AuthGate
 from app.db.tables import ApiKey
 from app.schemas.admin import KeyCreate, KeyCreated, KeyList, KeyOut, TenantList, TenantOut
 from app.schemas.common import error_responses
@@ -38,6 +39,9 @@ def create_key(body: KeyCreate, session: SessionDep, _admin: AdminDep) -> KeyCre
 
 
 @router.delete("/keys/{key_id}", response_model=KeyOut)
-def revoke_key(key_id: str, session: SessionDep, _admin: AdminDep) -> KeyOut:
+def revoke_key(key_id: str, request: Request, session: SessionDep, _admin: AdminDep) -> KeyOut:
     with session.begin():
-        return to_out(keys.revoke_key(session, key_id))
+        revoked = to_out(keys.revoke_key(session, key_id))
+    gate: AuthGate = request.app.state.auth
+    gate.invalidate()
+    return revoked

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from typing import Annotated
 
 from fastapi import Depends, Header, Request
+from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.auth import AuthGate
@@ -15,8 +16,11 @@ from app.serving import ModelCache
 from app.settings import Settings
 from app.store.keys import Caller
 
+# The dependencies without I/O are `async def`, so FastAPI calls them on the event loop instead
+# of sending each one through the threadpool.
 
-def get_settings(request: Request) -> Settings:
+
+async def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
@@ -34,32 +38,41 @@ def get_read_session(request: Request) -> Iterator[Session]:
         yield session
 
 
-def get_executor(request: Request) -> Executor:
+async def get_executor(request: Request) -> Executor:
     executor: Executor = request.app.state.executor
     return executor
 
 
-def get_model_cache(request: Request) -> ModelCache:
+async def get_model_cache(request: Request) -> ModelCache:
     cache: ModelCache = request.app.state.model_cache
     return cache
 
 
-def get_caller(
-    request: Request,
-    authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
+def _resolve_caller(
+    gate: AuthGate, factory: sessionmaker[Session], authorization: str | None
 ) -> Caller:
-    gate: AuthGate = request.app.state.auth
-    factory: sessionmaker[Session] = request.app.state.read_session_factory
     # Its own short session: the route's session must start with no transaction open.
     with factory() as session:
         return gate.caller(session, authorization)
 
 
-def get_tenant(caller: Annotated[Caller, Depends(get_caller)]) -> str:
+async def get_caller(
+    request: Request,
+    authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
+) -> Caller:
+    gate: AuthGate = request.app.state.auth
+    cached = gate.cached_caller(authorization)
+    if cached is not None:
+        return cached
+    factory: sessionmaker[Session] = request.app.state.read_session_factory
+    return await run_in_threadpool(_resolve_caller, gate, factory, authorization)
+
+
+async def get_tenant(caller: Annotated[Caller, Depends(get_caller)]) -> str:
     return caller.tenant_id
 
 
-def require_admin(caller: Annotated[Caller, Depends(get_caller)]) -> Caller:
+async def require_admin(caller: Annotated[Caller, Depends(get_caller)]) -> Caller:
     if not caller.is_admin:
         raise Forbidden("this route needs an admin API key")
     return caller

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response, status
+from fastapi import APIRouter, Request, Response, status
+from fastapi.concurrency import run_in_threadpool
+from sqlalchemy.orm import Session, sessionmaker
 
 from app import serving
-from app.api.deps import ModelCacheDep, ReadSessionDep, SessionDep, SettingsDep, TenantDep
+from app.api.deps import ModelCacheDep, ReadSessionDep, SessionDep, TenantDep
 from app.db.tables import Model
 from app.schemas.common import Limit, Offset, error_responses
 from app.schemas.models import ModelList, ModelOut, PredictRequest, PredictResponse
+from app.settings import Settings
 from app.store import models
 
+# Predictions up to this many rows take well under a millisecond: not worth a thread hop.
+INLINE_ROWS = 64
 router = APIRouter(tags=["models"], responses=error_responses(400, 401, 404, 409, 413, 422))
 
 
@@ -64,14 +69,28 @@ def get_weights(model_id: str, session: ReadSessionDep, tenant: TenantDep) -> Re
 
 
 @router.post("/predict", response_model=PredictResponse)
-def predict(
-    body: PredictRequest,
-    session: ReadSessionDep,
-    settings: SettingsDep,
-    tenant: TenantDep,
-    cache: ModelCacheDep,
+async def predict(body: PredictRequest, request: Request, tenant: TenantDep) -> PredictResponse:
+    # A few rows cost less to predict than a trip through the threadpool, so they are answered
+    # on the event loop when the model is cached; anything larger, or a lookup, goes to a thread.
+    settings: Settings = request.app.state.settings
+    cache: serving.ModelCache = request.app.state.model_cache
+    network = cache.recent(tenant, body.model_id) if body.model_id is not None else None
+    if network is not None and body.model_id is not None and len(body.instances) <= INLINE_ROWS:
+        return serving.predict(
+            network, body.model_id, body.instances, max_rows=settings.max_predict_rows
+        )
+    return await run_in_threadpool(_predict, request, tenant, body, settings)
+
+
+def _predict(
+    request: Request, tenant: str, body: PredictRequest, settings: Settings
 ) -> PredictResponse:
-    model = serving.resolve_model(session, tenant, body)
-    network = cache.get(session, model)
-    session.close()
-    return serving.predict(network, model.id, body.instances, max_rows=settings.max_predict_rows)
+    cache: serving.ModelCache = request.app.state.model_cache
+    network = cache.recent(tenant, body.model_id) if body.model_id is not None else None
+    model_id = body.model_id
+    if network is None or model_id is None:
+        factory: sessionmaker[Session] = request.app.state.read_session_factory
+        with factory() as session:
+            model = serving.resolve_model(session, tenant, body)
+            network, model_id = cache.get(session, model), model.id
+    return serving.predict(network, model_id, body.instances, max_rows=settings.max_predict_rows)

@@ -22,6 +22,8 @@ from multiprocessing.synchronize import Event as EventType
 from pathlib import Path
 from typing import Any
 
+from threadpoolctl import threadpool_limits
+
 from app.db.engine import make_engine, make_session_factory, transaction
 from app.jobs.runner import make_worker_id, run_training_job, worker_id_for
 from app.settings import Settings
@@ -45,6 +47,12 @@ def worker_main(settings_data: dict[str, Any], wake: Any, stop: EventType) -> No
     _die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     settings = Settings.model_validate(settings_data)
+    # Training is background work: the API process (same machine) answers first.
+    os.nice(settings.worker_nice)
+    # N workers share the cores; each BLAS spawning a thread per core would oversubscribe them.
+    threadpool_limits(
+        limits=max(1, (os.cpu_count() or 1) // max(1, settings.workers)), user_api="blas"
+    )
     engine = make_engine(settings.database_url)
     factory = make_session_factory(engine)
     worker_id = make_worker_id()
