@@ -77,7 +77,7 @@ def initial_parameters(workload: Workload) -> tuple[list[np.ndarray], list[np.nd
 
 
 def blas_threads() -> int:
-    return max(info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas")
+    return int(max(i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"))
 
 
 def run_core(workload: Workload, X: np.ndarray, y: np.ndarray, n: int) -> float:
@@ -122,7 +122,7 @@ def run_sklearn(workload: Workload, X: np.ndarray, y: np.ndarray, n: int) -> flo
     weights, biases = initial_parameters(workload)
     given = iter(zip(weights, biases, strict=True))
 
-    class GivenInitMLP(MLPClassifier):
+    class GivenInitMLP(MLPClassifier):  # type: ignore[misc]  # scikit-learn has no stubs
         """MLPClassifier whose first fit starts from our weights instead of its own init.
 
         ``_init_coef`` is the one hook scikit-learn calls per layer, in order, to draw the

@@ -97,6 +97,10 @@ ACTIVATIONS: dict[str, Activation] = {
     "sigmoid": sigmoid,
 }
 
+# Activations with f(1) = 1: applied to a buffer whose last column holds ones (the input that
+# multiplies the next layer's bias), they leave that column as it is.
+KEEPS_ONE = frozenset({"relu", "leaky_relu"})
+
 DERIVATIVES: dict[str, Derivative] = {
     "relu": relu_derivative,
     "leaky_relu": leaky_relu_derivative,

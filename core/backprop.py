@@ -9,8 +9,9 @@ activations, derivatives and bias additions work in place.
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import NDArray
 
-from core.activations import ACTIVATIONS, DERIVATIVES, Array
+from core.activations import ACTIVATIONS, DERIVATIVES, KEEPS_ONE, Array
 from core.network import Network
 from core.outputs import ACCURACY, COSTS
 
@@ -46,32 +47,81 @@ class Workspace:
 
     ``gather=True`` also allocates ``X_batch`` and ``Y_batch`` to copy mini-batches into.
 
+    Every layer after the first reads its input from a buffer with one extra column of ones,
+    and its weights and bias as one ``(n_in + 1, n_out)`` block of the network's packed
+    parameters (see :meth:`Network.packed_parameters`): the bias is then added inside the matrix
+    product, and the bias gradient comes out of the weight-gradient product, with no separate
+    pass over the activations for either.
+
     Attributes
     ----------
+    packed_gradients : ndarray
+        All gradients, laid out as :meth:`Network.packed_parameters`.
     gradients : list of ndarray
-        ``[dW_0, db_0, dW_1, db_1, ...]``, matching :meth:`Network.parameters`.
+        ``[dW_0, db_0, dW_1, db_1, ...]``, views of ``packed_gradients`` matching
+        :meth:`Network.parameters`.
     """
 
     def __init__(self, net: Network, batch_size: int, gather: bool = False) -> None:
         self.net = net
         dtype = net.dtype
         widths = net.layer_dims[1:]
-        self.activations = [np.empty((batch_size, n), dtype=dtype) for n in widths]
-        self.deltas = [np.empty((batch_size, n), dtype=dtype) for n in widths]
+        packed = net.packed_parameters()
+        self.packed_gradients = np.empty_like(packed)
+        self.blocks: list[Array] = []  # W_l stacked on b_l, views of the packed parameters
+        self.gradient_blocks: list[Array] = []
+        offset = 0
+        for n_in, n_out in zip(net.layer_dims, widths, strict=False):
+            end = offset + (n_in + 1) * n_out
+            self.blocks.append(packed[offset:end].reshape(n_in + 1, n_out))
+            self.gradient_blocks.append(self.packed_gradients[offset:end].reshape(n_in + 1, n_out))
+            offset = end
+        self.gradients = [v for g in self.gradient_blocks for v in (g[:-1], g[-1])]
+        # Hidden activations carry a last column of ones, the input the biases multiply, and so
+        # do their deltas (whose extra column is computed and ignored): elementwise work then
+        # runs over whole contiguous buffers, several times faster than over strided views.
+        self.activations = [np.ones((batch_size, n + 1), dtype=dtype) for n in widths[:-1]]
+        self.output = np.empty((batch_size, widths[-1]), dtype=dtype)
+        self.deltas = [np.empty((batch_size, n + 1), dtype=dtype) for n in widths[:-1]]
+        self.output_delta = np.empty((batch_size, widths[-1]), dtype=dtype)
         self.scratch = np.empty((batch_size, widths[-1]), dtype=dtype)
         # One boolean buffer serves every hidden layer's derivative in turn.
-        self.mask = np.empty(batch_size * max(widths), dtype=np.bool_)
-        self.gradients = [np.empty_like(p) for p in net.parameters()]
+        self.mask = np.empty(batch_size * (max(widths) + 1), dtype=np.bool_)
+        # The first layer's input has no ones column: its bias gradient is ones @ delta, a GEMV
+        # several times faster than sum(axis=0).
+        self.ones = np.ones(batch_size, dtype=dtype)
+        # For widening layers (n_in + 1 < n_out) OpenBLAS computes (delta.T @ A).T faster than
+        # A.T @ delta (measured on the recipe's 32->64 and 64->128 layers: 1.5-1.8x), even with
+        # the transposing copy; narrowing layers are faster the other way round.
+        self.transposed_gradients = {
+            layer: np.empty(block.T.shape, dtype=dtype)
+            for layer, block in enumerate(self.blocks)
+            if layer > 0 and block.shape[0] < block.shape[1]
+        }
+        self.first_bias = np.zeros(widths[0] + 1, dtype=dtype)
         # Mini-batches are gathered into these; full-batch training passes its data directly.
         self.batch_size = batch_size
         gathered = batch_size if gather else 0
         self.X_batch = np.empty((gathered, net.layer_dims[0]), dtype=dtype)
         self.Y_batch = np.empty((gathered, widths[-1]), dtype=dtype)
         self.activate = ACTIVATIONS[net.hidden_activation]
+        self.restore_ones = net.hidden_activation not in KEEPS_ONE
         self.derivative = DERIVATIVES[net.hidden_activation]
         self.cost_and_activate = COSTS[net.output]
+        # Views for a batch of ``batch_size`` rows, the full-batch case, are built once: on the
+        # many-layer, few-sample networks, slicing at every step is a measurable overhead.
+        self._full_views = self._views(batch_size)
 
-    def step(self, X: Array, Y: Array, l2: float) -> tuple[float, Array]:
+    def _views(self, m: int) -> list[tuple[Array, Array, Array, NDArray[np.bool_]]]:
+        """Per hidden layer, sized for ``m`` rows: its output with the ones column, its delta
+        with the extra column, the same without it, and the derivative's mask."""
+        views = []
+        for A, delta in zip(self.activations, self.deltas, strict=True):
+            mask = self.mask[: A[:m].size].reshape(m, A.shape[1])
+            views.append((A[:m], delta[:m], delta[:m, :-1], mask))
+        return views
+
+    def step(self, X: Array, Y: Array, l2: float, scale: float = 1.0) -> tuple[float, Array]:
         """One forward and backward pass over a batch; fills :attr:`gradients`.
 
         Parameters
@@ -82,6 +132,9 @@ class Workspace:
             Its encoded targets.
         l2 : float
             L2 regularization strength.
+        scale : float
+            Factor applied to every gradient. Optimizers linear in the gradient pass the
+            learning rate here, which folds ``lr * g`` into the backward pass at no cost.
 
         Returns
         -------
@@ -90,36 +143,60 @@ class Workspace:
         output : ndarray of shape (m, n_outputs)
             The output activations (a view into the workspace, valid until the next step).
         """
-        net = self.net
         m = X.shape[0]
-        A_prev = X
-        outputs = [A[:m] for A in self.activations]
-        last = len(outputs) - 1
-        for layer, (A, W, b) in enumerate(zip(outputs, net.weights, net.biases, strict=True)):
-            np.matmul(A_prev, W, out=A)
-            A += b
-            if layer < last:
-                self.activate(A)
-            A_prev = A
-        cost = self.cost_and_activate(outputs[last], Y, self.scratch[:m])
-        cost += l2_penalty(net, l2, m)
+        views = self._full_views if m == self.batch_size else self._views(m)
+        blocks, gradient_blocks = self.blocks, self.gradient_blocks
+        matmul, activate = np.matmul, self.activate
+        # The first layer: its input X has no ones column.
+        first = blocks[0]
+        output = self.output[:m]
+        if views:
+            # The bias, padded with a 0 for the ones column, is added over the whole contiguous
+            # buffer: 3x faster than over the strided view without that column.
+            Z = views[0][0]
+            matmul(X, first[:-1], out=Z[:, :-1])
+            self.first_bias[:-1] = first[-1]
+            np.add(Z, self.first_bias, out=Z)
+        else:
+            matmul(X, first[:-1], out=output)
+            np.add(output, first[-1], out=output)
+        for layer, block in enumerate(blocks[1:]):
+            A_aug = views[layer][0]
+            activate(A_aug)
+            if self.restore_ones:
+                A_aug[:, -1] = 1
+            Z = views[layer + 1][0][:, :-1] if layer + 1 < len(views) else output
+            matmul(A_aug, block, out=Z)
+        cost = self.cost_and_activate(output, Y, self.scratch[:m])
+        if l2 != 0.0:
+            cost += l2_penalty(self.net, l2, m)
 
         # Canonical-link output layers all give dCost/dZ = (A - Y) / m.
-        delta = self.deltas[last][:m]
-        np.subtract(outputs[last], Y, out=delta)
-        delta *= 1.0 / m
-        for layer in range(last, -1, -1):
-            dW, db = self.gradients[2 * layer], self.gradients[2 * layer + 1]
-            A_in = X if layer == 0 else outputs[layer - 1]
-            np.matmul(A_in.T, delta, out=dW)
-            np.sum(delta, axis=0, out=db)
+        delta = self.output_delta[:m]
+        np.subtract(output, Y, out=delta)
+        np.multiply(delta, scale / m, out=delta)
+        for layer in range(len(blocks) - 1, 0, -1):
+            A_aug, previous_aug, previous, mask = views[layer - 1]
+            block, gradient = blocks[layer], gradient_blocks[layer]
+            transposed = self.transposed_gradients.get(layer)
+            if transposed is None:
+                matmul(A_aug.T, delta, out=gradient)  # dW stacked on db
+            else:
+                matmul(delta.T, A_aug, out=transposed)
+                np.copyto(gradient, transposed.T)
             if l2 != 0.0:
-                dW += (l2 / m) * net.weights[layer]
-            if layer == 0:
-                break  # the gradient with respect to the inputs is never needed
-            previous = self.deltas[layer - 1][:m]
-            np.matmul(delta, net.weights[layer].T, out=previous)
-            mask = self.mask[: previous.size].reshape(previous.shape)
-            self.derivative(A_in, previous, mask)
+                gradient[:-1] += (scale * l2 / m) * block[:-1]
+            if block.shape[1] == 1:
+                # An outer product: BLAS runs it as a K=1 GEMM, 3x slower than broadcasting.
+                np.multiply(delta, block.T, out=previous_aug)
+            else:
+                matmul(delta, block.T, out=previous_aug)
+            self.derivative(A_aug, previous_aug, mask)
             delta = previous
-        return cost, outputs[last]
+        # The gradient with respect to the inputs X is never needed.
+        gradient = gradient_blocks[0]
+        matmul(X.T, delta, out=gradient[:-1])
+        matmul(self.ones[:m], delta, out=gradient[-1])
+        if l2 != 0.0:
+            gradient[:-1] += (scale * l2 / m) * blocks[0][:-1]
+        return cost, output

@@ -119,6 +119,8 @@ class Network:
         self.input_shape = tuple(input_shape) if input_shape is not None else (dims[0],)
         self.weights = init_weights(dims, init, np.random.default_rng(seed), self.dtype)
         self.biases = [np.zeros(n, dtype=self.dtype) for n in dims[1:]]
+        self._packed: Array | None = None
+        self._packed_views: list[Array] = []
         self.classes: list[Any] | None = None
         self.feature_mean: Array | None = None
         self.feature_scale: Array | None = None
@@ -263,6 +265,38 @@ class Network:
     def parameters(self) -> list[Array]:
         """The live parameter arrays, ``[W_0, b_0, W_1, b_1, ...]``; optimizers update these."""
         return [p for pair in zip(self.weights, self.biases, strict=True) for p in pair]
+
+    def packed_parameters(self) -> Array:
+        """All parameters in one contiguous buffer, of which ``weights``/``biases`` are views.
+
+        Layer ``l`` takes ``(n_in + 1) * n_out`` values: ``W_l`` then ``b_l``, so that
+        ``packed[o:o + (n_in + 1) * n_out].reshape(n_in + 1, n_out)`` is ``W_l`` stacked on
+        ``b_l``. Training relies on both: one elementwise update covers every parameter, and
+        a hidden layer's bias enters its matrix product as a row of weights for a constant
+        input of 1 (see :class:`core.backprop.Workspace`). The buffer is built on the first
+        call (copying the values; ``weights``/``biases`` become the views) and rebuilt if a
+        parameter array has been replaced since.
+
+        Returns
+        -------
+        packed : ndarray of shape (n_parameters,)
+        """
+        live = self.parameters()
+        if self._packed is not None and all(
+            a is b for a, b in zip(live, self._packed_views, strict=True)
+        ):
+            return self._packed
+        packed = np.empty(sum(p.size for p in live), dtype=self.dtype)
+        offset = 0
+        for layer, (W, b) in enumerate(zip(self.weights, self.biases, strict=True)):
+            n_in, n_out = W.shape
+            block = packed[offset : offset + (n_in + 1) * n_out].reshape(n_in + 1, n_out)
+            block[:n_in] = W
+            block[n_in] = b
+            self.weights[layer], self.biases[layer] = block[:n_in], block[n_in]
+            offset += block.size
+        self._packed, self._packed_views = packed, self.parameters()
+        return packed
 
     def to_bytes(self) -> bytes:
         """Serialize parameters, architecture, scaling, classes and input shape (safetensors)."""

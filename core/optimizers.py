@@ -18,7 +18,17 @@ LR_SCHEDULES = ("none", "inverse_time", "step")
 
 
 class Optimizer:
-    """Plain gradient descent: ``p <- p - lr * g``, the seed recipe's update."""
+    """Plain gradient descent: ``p <- p - lr * g``, the seed recipe's update.
+
+    Attributes
+    ----------
+    linear : bool
+        Whether the update depends on ``lr`` and ``g`` only through ``lr * g``. Then the
+        training loop has the backward pass deliver ``lr * g`` (see ``Workspace.step``'s
+        ``scale``) and calls :meth:`step` with ``lr=1``, saving a pass over every parameter.
+    """
+
+    linear = True
 
     def __init__(self, parameters: Sequence[Array]) -> None:
         del parameters
@@ -26,7 +36,8 @@ class Optimizer:
     def step(self, parameters: Sequence[Array], gradients: Sequence[Array], lr: float) -> None:
         """Update ``parameters`` in place from ``gradients`` (which are overwritten)."""
         for p, g in zip(parameters, gradients, strict=True):
-            g *= lr
+            if lr != 1.0:
+                g *= lr
             p -= g
 
 
@@ -44,7 +55,8 @@ class Momentum(Optimizer):
 
     def step(self, parameters: Sequence[Array], gradients: Sequence[Array], lr: float) -> None:
         for p, g, v in zip(parameters, gradients, self.velocities, strict=True):
-            g *= lr
+            if lr != 1.0:
+                g *= lr
             v *= self.mu
             v -= g
             if self.nesterov:
@@ -57,6 +69,8 @@ class Momentum(Optimizer):
 
 class Adam(Optimizer):
     """Adam (Kingma & Ba) with bias correction folded into the step size."""
+
+    linear = False
 
     def __init__(
         self, parameters: Sequence[Array], beta1: float, beta2: float, epsilon: float

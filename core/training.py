@@ -221,21 +221,22 @@ def _minibatch_epoch(
     a non-finite batch cost is returned at once.
     """
     net = workspace.net
-    parameters = net.parameters()
+    parameters, gradients = [net.packed_parameters()], [workspace.packed_gradients]
     cost = acc = 0.0
+    gradient_scale, step_lr = (lr, 1.0) if optimizer.linear else (1.0, lr)
     for start in range(0, len(X), workspace.batch_size):
         rows = order[start : start + workspace.batch_size]
         m = len(rows)
         X_batch, Y_batch = workspace.X_batch[:m], workspace.Y_batch[:m]
         np.take(X, rows, axis=0, out=X_batch)
         np.take(Y, rows, axis=0, out=Y_batch)
-        batch_cost, output = workspace.step(X_batch, Y_batch, l2)
+        batch_cost, output = workspace.step(X_batch, Y_batch, l2, gradient_scale)
         if not math.isfinite(batch_cost):
             return batch_cost, acc
         cost += batch_cost * m / len(X)
         if with_accuracy:
             acc += ACCURACY[net.output](output, Y_batch) * m / len(X)
-        optimizer.step(parameters, workspace.gradients, lr)
+        optimizer.step(parameters, gradients, step_lr)
     return cost, acc
 
 
@@ -278,7 +279,8 @@ def train(
     n_train = len(X_train)
     batch_size = n_train if config.batch_size is None else min(config.batch_size, n_train)
     workspace = Workspace(net, batch_size, gather=batch_size < n_train)
-    parameters = net.parameters()
+    # Optimizers work elementwise, so one update over the packed buffers covers every layer.
+    parameters, gradients = [net.packed_parameters()], [workspace.packed_gradients]
     optimizer = make_optimizer(
         config.optimizer, parameters, config.momentum, config.beta1, config.beta2, config.epsilon
     )
@@ -297,7 +299,9 @@ def train(
             )
             record = iteration in (1, config.n_iterations) or iteration % config.record_every == 0
             if batch_size == n_train:
-                cost, output = workspace.step(X_train, Y_train, config.l2)
+                # Linear optimizers get lr * g from the backward pass (see Optimizer.linear).
+                gradient_scale, step_lr = (lr, 1.0) if optimizer.linear else (1.0, lr)
+                cost, output = workspace.step(X_train, Y_train, config.l2, gradient_scale)
                 acc = accuracy(output, Y_train) if record else math.nan
             else:
                 order = rng.permutation(n_train) if config.shuffle else np.arange(n_train)
@@ -324,7 +328,7 @@ def train(
             if result.stopped_early or result.stopped_by_callback:
                 break
             if batch_size == n_train:
-                optimizer.step(parameters, workspace.gradients, lr)
+                optimizer.step(parameters, gradients, step_lr)
 
     if monitor is not None:
         result.best_iteration = monitor.best_iteration

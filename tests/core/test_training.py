@@ -53,7 +53,7 @@ def test_early_stopping_restores_the_best_weights(blobs: Data) -> None:
     assert result.stopped_early and not result.stopped_by_callback
     best = min(result.history, key=lambda p: p["val_cost"])
     assert result.best_iteration == best["iteration"] != result.history[-1]["iteration"]
-    for restored, kept in zip(net.parameters(), snapshots[best["iteration"]], strict=True):
+    for restored, kept in zip(net.parameters(), snapshots[int(best["iteration"])], strict=True):
         np.testing.assert_array_equal(restored, kept)
 
 

@@ -1,0 +1,102 @@
+"""The training workspace's layout: packed parameters, folded learning rate, partial batches."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from core.activations import ACTIVATIONS
+from core.backprop import Workspace, evaluate
+from core.network import Network
+from core.preprocessing import encode_targets
+
+
+def _problem(activation: str) -> tuple[Network, np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(5)
+    # 3 -> 6 is a widening layer, whose gradient the workspace computes transposed.
+    net = Network((4, 3, 6, 3), activation, "softmax", init="xavier", seed=2, dtype="float64")
+    for b in net.biases:
+        b[:] = rng.standard_normal(b.shape) * 0.1
+    X = rng.standard_normal((12, 4))
+    Y, _ = encode_targets(np.arange(12) % 3, "softmax", 3, net.dtype)
+    return net, X, Y
+
+
+def test_packed_parameters_are_the_live_parameters() -> None:
+    net = Network((3, 4, 1), seed=1)
+    before = net.get_parameters()
+    packed = net.packed_parameters()
+    assert packed.size == sum(p.size for p in before)
+    for live, kept in zip(net.parameters(), before, strict=True):
+        assert np.shares_memory(live, packed)
+        np.testing.assert_array_equal(live, kept)
+    # Layer 0's block is W_0 stacked on b_0.
+    np.testing.assert_array_equal(packed[:16].reshape(4, 4), np.vstack([before[0], before[1]]))
+    packed -= 1.0
+    np.testing.assert_array_equal(net.weights[1], before[2] - 1.0)
+    assert net.packed_parameters() is packed
+
+
+def test_replacing_a_parameter_array_repacks() -> None:
+    net = Network((3, 4, 1), seed=1)
+    packed = net.packed_parameters()
+    net.biases[0] = np.full(4, 7.0, dtype=np.float32)
+    repacked = net.packed_parameters()
+    assert repacked is not packed
+    assert np.shares_memory(net.biases[0], repacked)
+    np.testing.assert_array_equal(net.biases[0], np.full(4, 7.0))
+
+
+@pytest.mark.parametrize("activation", sorted(ACTIVATIONS))
+def test_gradient_scale_multiplies_every_gradient(activation: str) -> None:
+    net, X, Y = _problem(activation)
+    plain = Workspace(net, len(X))
+    cost, _ = plain.step(X, Y, 0.2)
+    scaled = Workspace(net, len(X))
+    scaled_cost, _ = scaled.step(X, Y, 0.2, scale=0.01)
+    assert scaled_cost == cost
+    np.testing.assert_allclose(scaled.packed_gradients, 0.01 * plain.packed_gradients, rtol=1e-12)
+
+
+@pytest.mark.parametrize("activation", sorted(ACTIVATIONS))
+def test_partial_batch_matches_a_workspace_of_its_size(activation: str) -> None:
+    net, X, Y = _problem(activation)
+    large = Workspace(net, len(X), gather=True)
+    large.step(X, Y, 0.0)  # a full batch first, so the buffers hold stale values
+    cost, output = large.step(X[:5], Y[:5], 0.0)
+    exact = Workspace(net, 5)
+    exact_cost, exact_output = exact.step(X[:5], Y[:5], 0.0)
+    assert cost == pytest.approx(exact_cost, rel=1e-12)
+    np.testing.assert_allclose(output, exact_output, rtol=1e-12)
+    np.testing.assert_allclose(large.packed_gradients, exact.packed_gradients, rtol=1e-12)
+
+
+def test_single_layer_network_trains_through_the_workspace() -> None:
+    net = Network((4, 3), output="softmax", seed=0, dtype="float64")
+    _, X, Y = _problem("relu")
+    workspace = Workspace(net, len(X))
+    cost, output = workspace.step(X, Y, 0.0)
+    np.testing.assert_allclose(output.sum(axis=1), 1.0)
+    manual = X.T @ (output - Y) / len(X)
+    np.testing.assert_allclose(workspace.gradients[0], manual, rtol=1e-12)
+    assert cost > 0
+
+
+@pytest.mark.parametrize("l2", [0.0, 0.3])
+def test_widening_layer_gradients_match_central_differences(l2: float) -> None:
+    net, X, Y = _problem("tanh")
+    workspace = Workspace(net, len(X))
+    assert workspace.transposed_gradients  # the transposed path is the one under test
+    workspace.step(X, Y, l2)
+    eps = 1e-6
+    for parameter, gradient in zip(net.parameters(), workspace.gradients, strict=True):
+        numeric = np.empty_like(parameter)
+        for index in np.ndindex(parameter.shape):
+            saved = parameter[index]
+            parameter[index] = saved + eps
+            plus = evaluate(net, X, Y, l2)[0]
+            parameter[index] = saved - eps
+            minus = evaluate(net, X, Y, l2)[0]
+            parameter[index] = saved
+            numeric[index] = (plus - minus) / (2 * eps)
+        np.testing.assert_allclose(gradient, numeric, rtol=1e-5, atol=1e-8)
