@@ -47,8 +47,12 @@ def worker_main(settings_data: dict[str, Any], wake: Any, stop: EventType) -> No
     _die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     settings = Settings.model_validate(settings_data)
-    # Training is background work: the API process (same machine) answers first.
+    # Training is background work: the API process (same machine) answers first. On Linux,
+    # SCHED_IDLE also lets a waking API thread preempt training at once instead of waiting
+    # out the scheduler's time slice, which is what shows in the API's tail latency.
     os.nice(settings.worker_nice)
+    if settings.worker_nice > 0 and hasattr(os, "SCHED_IDLE"):
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
     # N workers share the cores; each BLAS spawning a thread per core would oversubscribe them.
     threadpool_limits(
         limits=max(1, (os.cpu_count() or 1) // max(1, settings.workers)), user_api="blas"
