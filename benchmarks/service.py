@@ -229,19 +229,6 @@ def upload(client: httpx.Client, n: int, n_features: int, seed: int) -> str:
     return dataset_id
 
 
-def worker_pids(parent: int) -> list[int]:
-    """The server's child processes (its training workers), from /proc."""
-    children = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == parent:
-            children.append(int(stat.parent.name))
-    return children
-
-
 def seconds_between(a: str, b: str) -> float:
     return (datetime.fromisoformat(b) - datetime.fromisoformat(a)).total_seconds()
 
@@ -253,11 +240,7 @@ class Bench:
         server: LiveServer,
         quick: bool,
         generator: str,
-        renice_workers: bool = False,
     ) -> None:
-        assert server.process is not None
-        self.server_pid = server.process.pid
-        self.renice_workers = renice_workers
         self.client = client
         self.url = server.url
         self.quick = quick
@@ -376,9 +359,6 @@ class Bench:
         ]
         for job_id in busy:
             wait_status(self.client, job_id, {"running"})
-        if self.renice_workers:
-            for pid in worker_pids(self.server_pid):
-                os.setpriority(os.PRIO_PROCESS, pid, 10)
         busy_job = self.load(job_url, "GET", None, connections)
         busy_predict = self.load(f"{self.url}/predict", "POST", self.one_row, connections)
         still = [self.client.get(f"/jobs/{j}", params={"max_points": 2}).json() for j in busy]
@@ -522,11 +502,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="shorter load runs (~2 min total)")
     parser.add_argument("--generator", choices=["auto", "wrk", "python"], default="auto")
     parser.add_argument("--connections", type=int, default=8, help="for the throughput test")
-    parser.add_argument(
-        "--renice-workers",
-        action="store_true",
-        help="diagnostic: run the training workers at nice 10 during figure 3",
-    )
     parser.add_argument("--serve-noop", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.serve_noop:
@@ -544,7 +519,7 @@ def main(argv: list[str] | None = None) -> int:
         ).start()
         try:
             with server.client() as client, noop_server(Path(folder) / "noop.log") as noop:
-                bench = Bench(client, server, args.quick, generator, args.renice_workers)
+                bench = Bench(client, server, args.quick, generator)
                 bench.setup_model()
                 bench.single_row(noop, args.connections)
                 bench.batch()
@@ -558,8 +533,6 @@ def main(argv: list[str] | None = None) -> int:
         f"load generator: {generator} (1 thread), {bench.load_seconds:g} s per load run; server, "
         "training workers and generator share these cores"
     )
-    if args.renice_workers:
-        print("diagnostic: training workers ran at nice 10 during figure 3")
     print(f"total {time.perf_counter() - began:.0f} s\n")
     print_table(bench.rows)
     return 0
