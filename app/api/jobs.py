@@ -100,6 +100,8 @@ def train(
             if key:
                 idempotency.forget(session, tenant, TRAIN_SCOPE, key)
         raise
+    with session.begin():
+        jobs.mark_dispatched(session, job.id)
     return accepted_response(accepted, status.HTTP_202_ACCEPTED)
 
 

@@ -102,6 +102,8 @@ class Job(Base):
     worker_id: Mapped[str | None] = mapped_column(String(200))
     error: Mapped[str | None] = mapped_column(Text)
     model_id: Mapped[str | None] = mapped_column(String(32))
+    # Set once the job's id reached the executor; a queued job without it was never handed over.
+    dispatched_at: Mapped[datetime | None]
 
 
 class HistoryPoint(Base):

@@ -58,7 +58,9 @@ class CeleryExecutor:
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
         self._celery = make_celery(settings)
-        self._reconciler = LeaseReconciler(settings.database_url, settings.job_lease_seconds)
+        self._reconciler = LeaseReconciler(
+            settings.database_url, settings.job_lease_seconds, redispatch=self.submit
+        )
 
     def start(self) -> None:
         self._reconciler.start()

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from datetime import timedelta
 
 from sqlalchemy.exc import SQLAlchemyError
 
 from app.db.engine import make_engine, make_session_factory, transaction
+from app.errors import ServiceUnavailable
 from app.store import jobs
 
 log = logging.getLogger(__name__)
@@ -24,10 +26,23 @@ log = logging.getLogger(__name__)
 CHECKS_PER_LEASE = 4
 MIN_INTERVAL_SECONDS = 0.25
 MAX_INTERVAL_SECONDS = 30.0
+# Far longer than an API process takes from committing a job to publishing it.
+DISPATCH_GRACE_SECONDS = 30.0
 
 
 class LeaseReconciler:
-    def __init__(self, database_url: str, lease_seconds: float) -> None:
+    """Closes jobs whose lease ran out and hands over queued jobs that were never dispatched.
+
+    A job row is committed before its id is published; an API process that dies in between
+    leaves a queued job no worker will hear of. `redispatch` publishes such a job again once
+    it is older than DISPATCH_GRACE_SECONDS (a second delivery of a job that did arrive is
+    harmless: only one claim can succeed).
+    """
+
+    def __init__(
+        self, database_url: str, lease_seconds: float, redispatch: Callable[[str], None]
+    ) -> None:
+        self._redispatch = redispatch
         self._engine = make_engine(database_url)
         self._factory = make_session_factory(self._engine)
         self._lease = timedelta(seconds=lease_seconds)
@@ -40,16 +55,24 @@ class LeaseReconciler:
     def reconcile_once(self) -> list[str]:
         with transaction(self._factory) as session:
             closed = jobs.reconcile_abandoned(session, lease=self._lease)
+            stranded = jobs.undispatched_job_ids(
+                session, older_than=timedelta(seconds=DISPATCH_GRACE_SECONDS)
+            )
         if closed:
             log.warning("closed %d job(s) whose worker lease ran out: %s", len(closed), closed)
+        for job_id in stranded:
+            self._redispatch(job_id)
+            with transaction(self._factory) as session:
+                jobs.mark_dispatched(session, job_id)
+            log.warning("dispatched job %s, which its API process had not handed over", job_id)
         return closed
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
             try:
                 self.reconcile_once()
-            except SQLAlchemyError:
-                # The database may be restarting; the next round tries again.
+            except (SQLAlchemyError, ServiceUnavailable):
+                # The database or the broker may be restarting; the next round tries again.
                 log.exception("lease reconciliation failed; retrying in %.1f s", self.interval)
 
     def start(self) -> None:

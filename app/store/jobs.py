@@ -102,8 +102,21 @@ def next_queued_job_id(session: Session) -> str | None:
     return session.scalar(query.limit(1))
 
 
-def queued_job_ids(session: Session) -> list[str]:
-    query = select(Job.id).where(Job.status == JobStatus.QUEUED).order_by(Job.created_at)
+def mark_dispatched(session: Session, job_id: str) -> None:
+    session.execute(update(Job).where(Job.id == job_id).values(dispatched_at=utcnow()))
+
+
+def undispatched_job_ids(session: Session, *, older_than: timedelta) -> list[str]:
+    """Queued jobs never handed to the executor (their API process died first), oldest first."""
+    query = (
+        select(Job.id)
+        .where(
+            Job.status == JobStatus.QUEUED,
+            Job.dispatched_at.is_(None),
+            Job.created_at < utcnow() - older_than,
+        )
+        .order_by(Job.created_at)
+    )
     return list(session.scalars(query))
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -13,9 +14,13 @@ import pytest
 from celery import Celery
 from job_helpers import wait_for
 from sqlalchemy import create_engine, select
+from sqlalchemy.orm import Session
 
-from app.db.tables import Job, Model
+from app.auth import OPEN_MODE_TENANT
+from app.db.tables import Job, Model, utcnow
 from app.jobs.celery_app import TASK_NAME as TRAINING_TASK
+from app.schemas.jobs import Hyperparameters
+from app.store import jobs as job_store
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -147,3 +152,29 @@ def test_sigkill_of_a_worker_mid_job_never_leaves_it_running(
         survivor_pids = survivor.pids()
         worker_id = job_rows(cluster.database_url, [after["id"]])[after["id"]].worker_id
         assert int(str(worker_id).split(":")[-1]) in survivor_pids
+
+
+def test_a_job_its_api_never_published_is_dispatched_by_the_reconciler(
+    start_cluster: Callable[..., Any],
+) -> None:
+    cluster = start_cluster(n_workers=1, DNN_JOB_LEASE_SECONDS="4")
+    with cluster.server.client() as client:
+        dataset_id = upload(client, blobs_csv()[0])
+        # What an API process leaves behind when it dies between committing the row and
+        # publishing its id: a queued job that no message names.
+        engine = create_engine(cluster.database_url)
+        with Session(engine) as session, session.begin():
+            stranded = job_store.create_job(
+                session,
+                tenant_id=OPEN_MODE_TENANT,
+                dataset_id=dataset_id,
+                hyperparameters=Hyperparameters(n_iterations=50).model_dump(),
+                model_name="stranded",
+                n_iterations=50,
+            )
+            stranded.created_at = utcnow() - timedelta(minutes=5)
+            job_id = stranded.id
+        job = wait_for(client, job_id, {"succeeded", "failed"}, timeout=60)
+        assert job["status"] == "succeeded", job
+        assert job_rows(cluster.database_url, [job_id])[job_id].dispatched_at is not None
+        engine.dispose()
