@@ -57,6 +57,7 @@ class ProgressReporter:
         self._last_flush = 0.0
         self.cancelled = False
         self.timed_out = False
+        self.lost = False
 
     def __call__(self, iteration: int, metrics: dict[str, float]) -> bool:
         self._pending.append(dict(metrics))
@@ -67,7 +68,7 @@ class ProgressReporter:
         if now > self._deadline:
             self.timed_out = True
         self.cancelled = self.cancelled or self._heartbeat.cancel_requested.is_set()
-        return self.cancelled or self.timed_out
+        return self.cancelled or self.timed_out or self.lost
 
     def flush(self) -> None:
         if not self._pending:
@@ -78,6 +79,8 @@ class ProgressReporter:
             status = jobs.record_progress(session, self._job_id, self._worker_id, last_iteration)
         self._pending = []
         self.cancelled = self.cancelled or status == JobStatus.CANCELLING
+        # The job was closed under this worker (its lease ran out): nothing it does counts now.
+        self.lost = self.lost or status is None
 
 
 class _LeaseLost(Exception):
@@ -157,6 +160,8 @@ def _train_and_store(
             factory, job_id, worker_id, JobStatus.FAILED, f"invalid training setup: {exc}"
         )
     reporter.flush()
+    if reporter.lost:
+        return None
     if reporter.cancelled:
         return _finish(factory, job_id, worker_id, JobStatus.CANCELLED, None)
     if reporter.timed_out:

@@ -127,28 +127,31 @@ def running_worker_ids(session: Session) -> list[str]:
 
 
 def renew_lease(session: Session, job_id: str, worker_id: str) -> str | None:
-    """Renew the heartbeat of a job this worker runs; returns its status (None if not ours)."""
-    renewed = session.execute(
+    """Renew the heartbeat of a job this worker runs; its status, or None if no longer ours."""
+    return _touch_running(session, job_id, worker_id, heartbeat_at=utcnow())
+
+
+def record_progress(
+    session: Session, job_id: str, worker_id: str, last_iteration: int
+) -> str | None:
+    """Heartbeat plus progress; the status (a cancel request shows here), or None if not ours."""
+    return _touch_running(
+        session, job_id, worker_id, heartbeat_at=utcnow(), last_iteration=last_iteration
+    )
+
+
+def _touch_running(session: Session, job_id: str, worker_id: str, **values: Any) -> str | None:
+    touched = session.execute(
         update(Job)
         .where(
             Job.id == job_id,
             Job.worker_id == worker_id,
             Job.status.in_([JobStatus.RUNNING, JobStatus.CANCELLING]),
         )
-        .values(heartbeat_at=utcnow())
+        .values(**values)
         .returning(Job.status)
     )
-    return renewed.scalar_one_or_none()
-
-
-def record_progress(session: Session, job_id: str, worker_id: str, last_iteration: int) -> str:
-    """Heartbeat plus progress; returns the job's status so the worker can see a cancel request."""
-    session.execute(
-        update(Job)
-        .where(Job.id == job_id, Job.worker_id == worker_id)
-        .values(heartbeat_at=utcnow(), last_iteration=last_iteration)
-    )
-    return str(session.scalar(select(Job.status).where(Job.id == job_id)))
+    return touched.scalar_one_or_none()
 
 
 def finish_job(
