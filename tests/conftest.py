@@ -30,7 +30,5 @@ def client(live_server: LiveServer) -> Iterator[httpx.Client]:
 def shared_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[httpx.Client]:
     """One live server for a whole module of tests that do not disturb each other."""
     folder = tmp_path_factory.mktemp("shared-server")
-    server = LiveServer(f"sqlite:///{folder / 'service.db'}", folder / "server.log").start()
-    with server.client() as http:
+    with LiveServer.in_folder(folder) as server, server.client() as http:
         yield http
-    server.stop()

@@ -16,19 +16,19 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def limited(tmp_path_factory: pytest.TempPathFactory) -> Iterator[httpx.Client]:
     folder: Path = tmp_path_factory.mktemp("limited")
-    server = LiveServer(
-        f"sqlite:///{folder / 'service.db'}",
-        folder / "server.log",
-        workers=1,
-        DNN_MAX_ACTIVE_JOBS_PER_TENANT="2",
-        DNN_JOB_TIME_LIMIT_SECONDS="1",
-        DNN_MAX_PREDICT_ROWS="5",
-        DNN_MAX_DATASET_CELLS="1000",
-        DNN_MAX_BODY_BYTES="200000",
-    ).start()
-    with server.client() as http:
+    with (
+        LiveServer.in_folder(
+            folder,
+            workers=1,
+            DNN_MAX_ACTIVE_JOBS_PER_TENANT="2",
+            DNN_JOB_TIME_LIMIT_SECONDS="1",
+            DNN_MAX_PREDICT_ROWS="5",
+            DNN_MAX_DATASET_CELLS="1000",
+            DNN_MAX_BODY_BYTES="200000",
+        ) as server,
+        server.client() as http,
+    ):
         yield http
-    server.stop()
 
 
 def test_dataset_cells_and_body_size(limited: httpx.Client) -> None:

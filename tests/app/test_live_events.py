@@ -44,14 +44,8 @@ def read_events(response: httpx.Response) -> Iterator[Event]:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     folder: Path = tmp_path_factory.mktemp("live-events")
-    live = LiveServer(
-        f"sqlite:///{folder / 'service.db'}",
-        folder / "server.log",
-        workers=1,
-        DNN_EVENTS_POLL_SECONDS="0.05",
-    ).start()
-    yield live
-    live.stop()
+    with LiveServer.in_folder(folder, workers=1, DNN_EVENTS_POLL_SECONDS="0.05") as live:
+        yield live
 
 
 @pytest.fixture

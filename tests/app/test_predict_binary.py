@@ -19,14 +19,11 @@ MAX_ROWS = 50
 @pytest.fixture(scope="module")
 def npy_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[httpx.Client]:
     folder = tmp_path_factory.mktemp("npy-server")
-    server = LiveServer(
-        f"sqlite:///{folder / 'service.db'}",
-        folder / "server.log",
-        DNN_MAX_PREDICT_ROWS=str(MAX_ROWS),
-    ).start()
-    with server.client() as http:
+    with (
+        LiveServer.in_folder(folder, DNN_MAX_PREDICT_ROWS=str(MAX_ROWS)) as server,
+        server.client() as http,
+    ):
         yield http
-    server.stop()
 
 
 @pytest.fixture(scope="module")

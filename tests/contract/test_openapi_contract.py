@@ -23,19 +23,17 @@ pytestmark = pytest.mark.contract
 def api_schema(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OpenApiSchema]:
     folder: Path = tmp_path_factory.mktemp("contract")
     # Small limits keep whatever valid training jobs the generator submits short.
-    server = LiveServer(
-        f"sqlite:///{folder / 'service.db'}",
-        folder / "server.log",
+    with LiveServer.in_folder(
+        folder,
         workers=1,
         DNN_MAX_ITERATIONS="20",
         DNN_MAX_LAYER_WIDTH="16",
         DNN_MAX_HIDDEN_LAYERS="3",
         DNN_MAX_DATASET_CELLS="10000",
-    ).start()
-    schema = schemathesis.openapi.from_url(f"{server.url}/openapi.json")
-    schema.config.base_url = server.url
-    yield schema
-    server.stop()
+    ) as server:
+        schema = schemathesis.openapi.from_url(f"{server.url}/openapi.json")
+        schema.config.base_url = server.url
+        yield schema
 
 
 def test_api_honours_its_schema(api_schema: OpenApiSchema) -> None:

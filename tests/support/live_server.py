@@ -29,6 +29,17 @@ class LiveServer:
         self.url = f"http://127.0.0.1:{self.port}"
         self.process: subprocess.Popen[bytes] | None = None
 
+    @classmethod
+    def in_folder(cls, folder: Path, workers: int = 2, **env: str) -> LiveServer:
+        """A server whose SQLite file and log live in folder."""
+        return cls(f"sqlite:///{folder / 'service.db'}", folder / "server.log", workers, **env)
+
+    def __enter__(self) -> LiveServer:
+        return self.start()
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop()
+
     def start(self, timeout: float = 30.0) -> LiveServer:
         env = {**os.environ, "DNN_DATABASE_URL": self.database_url, **self.env}
         log = self.log_path.open("ab")
