@@ -6,8 +6,6 @@ from typing import Any, Literal
 from pydantic import (
     BaseModel,
     Field,
-    SerializerFunctionWrapHandler,
-    model_serializer,
     model_validator,
 )
 
@@ -65,16 +63,13 @@ class TrainRequest(StrictModel):
 
 
 class HistoryPointOut(BaseModel):
+    """One point of a learning curve; val_cost and val_accuracy only when validating."""
+
     iteration: int
     cost: float
     accuracy: float
     val_cost: float | None = None
     val_accuracy: float | None = None
-
-    @model_serializer(mode="wrap")
-    def _omit_missing_validation(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        data: dict[str, Any] = handler(self)
-        return {key: value for key, value in data.items() if value is not None}
 
 
 class JobSummary(BaseModel):
