@@ -2,7 +2,7 @@
 
 Chromium is driven over the Chrome DevTools Protocol (its --remote-debugging-port websocket).
 Outside CI the test skips when Chromium is not installed; with CI=true it fails instead, so
-the browser check can never silently vanish from the pipeline (scripts/install-browser).
+the browser check can never silently vanish from the pipeline (scripts/install-test-tools).
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ CHROMIUM_FLAGS = [
 def chromium_path() -> str:
     path = shutil.which("chromium") or shutil.which("chromium-browser")
     if path is None:
-        message = "chromium is not installed (scripts/install-browser installs it)"
+        message = "chromium is not installed (scripts/install-test-tools installs it)"
         if os.environ.get("CI") == "true":
             pytest.fail(message)
         pytest.skip(message)
