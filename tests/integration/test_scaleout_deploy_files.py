@@ -1,8 +1,9 @@
 """docker-compose.yml, the Dockerfile and the package the image is built from.
 
-No Docker engine runs here, and the client has no compose plugin, so the compose file is checked
-by structure (and by `docker compose config` wherever that plugin exists). The image's package is
-built exactly as the Dockerfile's build stage does, from the files .dockerignore lets through.
+No Docker engine runs here, so the compose file is checked by structure and validated by
+`docker compose config` (or Debian's `docker-compose config`), which need no engine. The image's
+package is built exactly as the Dockerfile's build stage does, from the files .dockerignore lets
+through.
 """
 
 from __future__ import annotations
