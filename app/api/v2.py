@@ -7,7 +7,6 @@ protocol's body, {"error": "<message>"}, instead of the rest of the API's struct
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
 
@@ -16,7 +15,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import ValidationError
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -24,29 +23,19 @@ from app import serving
 from app.api.deps import ExecutorDep, ModelCacheDep, ReadSessionDep, SettingsDep, TenantDep
 from app.db.tables import Model
 from app.errors import InvalidInput, ServiceError
+from app.protocol_v2 import (
+    FLOAT_DATATYPES,
+    INPUT_NAME,
+    PLATFORM,
+    ProtocolError,
+    decode_input,
+    encode_outputs,
+    output_specs,
+)
 from app.schemas.common import MAX_INDEX
+from app.schemas.inference_v2 import InferenceRequest, ProtocolErrorBody
 from app.store import models
 from app.validation import error_details, summarize
-
-INPUT_NAME = "input"
-PLATFORM = "dnn-service_numpy"
-# Inputs may come in any of these; they are converted to the network's float dtype.
-INPUT_DATATYPES: dict[str, np.dtype[Any]] = {
-    "FP32": np.dtype(np.float32),
-    "FP64": np.dtype(np.float64),
-    **{f"INT{bits}": np.dtype(f"int{bits}") for bits in (8, 16, 32, 64)},
-    **{f"UINT{bits}": np.dtype(f"uint{bits}") for bits in (8, 16, 32, 64)},
-}
-FLOAT_DATATYPES = {np.dtype(np.float32): "FP32", np.dtype(np.float64): "FP64"}
-
-
-class ProtocolError(Exception):
-    """An error answered with the protocol's {"error": message} body."""
-
-    def __init__(self, message: str, status_code: int = 400) -> None:
-        super().__init__(message)
-        self.message = message
-        self.status_code = status_code
 
 
 def protocol_error_response(exc: ProtocolError) -> JSONResponse:
@@ -76,10 +65,6 @@ class ProtocolRoute(APIRoute):
         return protocol_handler
 
 
-class ProtocolErrorBody(BaseModel):
-    error: str
-
-
 PROTOCOL_ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ProtocolErrorBody} for code in (400, 401, 404, 409, 413)
 }
@@ -89,26 +74,6 @@ router = APIRouter(
     route_class=ProtocolRoute,
     responses=PROTOCOL_ERRORS,
 )
-
-
-class RequestInput(BaseModel):
-    name: str
-    shape: list[int]
-    datatype: str
-    parameters: dict[str, Any] | None = None
-    data: Any
-
-
-class RequestOutput(BaseModel):
-    name: str
-    parameters: dict[str, Any] | None = None
-
-
-class InferenceRequest(BaseModel):
-    id: str | None = None
-    parameters: dict[str, Any] | None = None
-    inputs: list[RequestInput] = Field(min_length=1)
-    outputs: list[RequestOutput] | None = None
 
 
 async def inference_request(request: Request) -> InferenceRequest:
@@ -121,29 +86,6 @@ async def inference_request(request: Request) -> InferenceRequest:
         return InferenceRequest.model_validate_json(body)
     except ValidationError as exc:
         raise ProtocolError(summarize(error_details(exc.errors()))) from exc
-
-
-def label_datatype(classes: list[Any]) -> str:
-    if any(isinstance(label, str) for label in classes):
-        return "BYTES"
-    if all(isinstance(label, int) and not isinstance(label, bool) for label in classes):
-        return "INT64"
-    return "FP64"
-
-
-def output_specs(model: Model) -> dict[str, dict[str, Any]]:
-    """The output tensors a model produces, by name, with their datatype and shape."""
-    arch = model.architecture
-    float_type = FLOAT_DATATYPES[np.dtype(arch["dtype"])]
-    n_outputs = int(arch["layer_dims"][-1])
-    if arch["task"] == "regression":
-        shape = [-1] if n_outputs == 1 else [-1, n_outputs]
-        return {"predictions": {"datatype": float_type, "shape": shape}}
-    classes = list(arch["classes"])
-    return {
-        "predictions": {"datatype": label_datatype(classes), "shape": [-1]},
-        "probabilities": {"datatype": float_type, "shape": [-1, len(classes)]},
-    }
 
 
 def lookup(session: ReadSessionDep, tenant: str, name: str, version: str | None) -> Model:
@@ -227,70 +169,6 @@ def version_ready(
     name: str, version: str, session: ReadSessionDep, tenant: TenantDep, cache: ModelCacheDep
 ) -> dict[str, Any]:
     return _ready(lookup(session, tenant, name, version), session, cache)
-
-
-def decode_input(tensor: RequestInput, n_features: int) -> np.ndarray[Any, Any]:
-    """The input tensor as a float64 matrix of shape (n, n_features), checked against its header."""
-    dtype = INPUT_DATATYPES.get(tensor.datatype)
-    if dtype is None:
-        raise ProtocolError(
-            f"input datatype {tensor.datatype!r} is not supported; use one of "
-            + ", ".join(INPUT_DATATYPES)
-        )
-    shape = tensor.shape
-    if len(shape) < 2 or any(size < 0 for size in shape) or shape[0] == 0:
-        raise ProtocolError(f"input shape must be [n, features...] with n >= 1, not {shape}")
-    if math.prod(shape[1:]) != n_features:
-        raise ProtocolError(
-            f"input shape {shape} gives {math.prod(shape[1:])} features per row; "
-            f"the model expects {n_features}"
-        )
-    try:
-        values = np.asarray(tensor.data)
-    except ValueError as exc:
-        raise ProtocolError("input data is ragged; nested lists must match the shape") from exc
-    if values.dtype.kind not in "iuf":
-        raise ProtocolError(f"input data must be numbers of datatype {tensor.datatype}")
-    if values.size != math.prod(shape):
-        raise ProtocolError(
-            f"input data holds {values.size} values; shape {shape} needs {math.prod(shape)}"
-        )
-    if dtype.kind == "f":
-        if not np.isfinite(values).all():
-            raise ProtocolError("input data contains NaN or infinite values")
-    else:
-        limits = np.iinfo(dtype)
-        if values.dtype.kind == "f" and not (values == np.round(values)).all():
-            raise ProtocolError(f"input data must be integers for datatype {tensor.datatype}")
-        if values.min() < limits.min or values.max() > limits.max:
-            raise ProtocolError(f"input data is out of range for datatype {tensor.datatype}")
-    return values.astype(np.float64).reshape(shape[0], n_features)
-
-
-def encode_outputs(
-    model: Model, result: serving.Inference, requested: list[RequestOutput] | None
-) -> list[dict[str, Any]]:
-    specs = output_specs(model)
-    arrays = {"predictions": result.predictions, "probabilities": result.probabilities}
-    names = [output.name for output in requested] if requested else list(specs)
-    unknown = [name for name in names if name not in specs]
-    if unknown:
-        raise ProtocolError(
-            f"unknown output {unknown[0]!r}; model {model.name!r} has " + ", ".join(specs)
-        )
-    tensors = []
-    for name in names:
-        array = arrays[name]
-        assert array is not None  # specs list probabilities only for classifiers
-        tensors.append(
-            {
-                "name": name,
-                "datatype": specs[name]["datatype"],
-                "shape": list(array.shape),
-                "data": array.reshape(-1).tolist(),
-            }
-        )
-    return tensors
 
 
 def _infer(
