@@ -164,17 +164,16 @@ def finish_job(
     model_id: str | None = None,
 ) -> bool:
     """Close a job this worker holds; False when it was already closed (e.g. reconciled)."""
-    closed = session.execute(
-        update(Job)
-        .where(
-            Job.id == job_id,
-            Job.worker_id == worker_id,
-            Job.status.in_([JobStatus.RUNNING, JobStatus.CANCELLING]),
-        )
-        .values(status=status, finished_at=utcnow(), error=error, model_id=model_id)
-        .returning(Job.id)
+    closed = _touch_running(
+        session,
+        job_id,
+        worker_id,
+        status=status,
+        finished_at=utcnow(),
+        error=error,
+        model_id=model_id,
     )
-    return closed.first() is not None
+    return closed is not None
 
 
 def fail_unstarted_job(session: Session, job_id: str, error: str) -> None:
