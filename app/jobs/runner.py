@@ -12,8 +12,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.db.engine import transaction
 from app.db.tables import Job, JobStatus
+from app.errors import InvalidInput
 from app.jobs.heartbeat import Heartbeat
-from app.jobs.recipe import build_config, build_network, describe_architecture, resolve_task
+from app.jobs.spec import build, decide_task, describe_architecture
+from app.schemas.jobs import Hyperparameters
 from app.settings import Settings
 from app.store import datasets, history, jobs, models
 from core import DivergenceError, train
@@ -98,13 +100,23 @@ def run_training_job(
         if not jobs.claim_job(session, job_id, worker_id):
             return None
         job = session.get_one(Job, job_id)
-        hyperparameters = dict(job.hyperparameters)
+        stored = job.hyperparameters
         dataset_id, model_name, tenant_id = job.dataset_id, job.model_name, job.tenant_id
         dataset = datasets.get_dataset(session, tenant_id, dataset_id) if dataset_id else None
-        dataset_task = dataset.task if dataset else None
+        label_kind, classes = (dataset.task, dataset.classes) if dataset else (None, None)
         arrays = datasets.load_arrays(session, dataset_id) if dataset_id else None
-    if arrays is None or dataset_task is None:
+    if arrays is None or label_kind is None:
         return _finish(factory, job_id, worker_id, JobStatus.FAILED, "the dataset was deleted")
+    try:
+        hyperparameters = Hyperparameters.model_validate(stored)
+        if hyperparameters.task == "auto":
+            # Queued before submission stored the decided task: decide it the same way now.
+            task = decide_task("auto", label_kind, classes)
+            hyperparameters = hyperparameters.model_copy(update={"task": task})
+    except (ValueError, InvalidInput) as exc:
+        return _finish(
+            factory, job_id, worker_id, JobStatus.FAILED, f"invalid training setup: {exc}"
+        )
     try:
         with Heartbeat(factory, job_id, worker_id, settings.job_lease_seconds) as heartbeat:
             return _train_and_store(
@@ -114,7 +126,6 @@ def run_training_job(
                 heartbeat,
                 settings,
                 hyperparameters,
-                dataset_task,
                 arrays,
                 tenant_id=tenant_id,
                 model_name=model_name,
@@ -131,8 +142,7 @@ def _train_and_store(
     worker_id: str,
     heartbeat: Heartbeat,
     settings: Settings,
-    hyperparameters: dict[str, Any],
-    dataset_task: str,
+    hyperparameters: Hyperparameters,
     arrays: datasets.DatasetArrays,
     *,
     tenant_id: str,
@@ -147,10 +157,9 @@ def _train_and_store(
         flush_seconds=settings.progress_flush_seconds,
         time_limit_seconds=settings.job_time_limit_seconds,
     )
-    task = resolve_task(hyperparameters, dataset_task)
     try:
-        net = build_network(hyperparameters, task, arrays.X, arrays.y)
-        result = train(net, arrays.X, arrays.y, build_config(hyperparameters), on_progress=reporter)
+        net, config = build(hyperparameters, arrays.X, arrays.y)
+        result = train(net, arrays.X, arrays.y, config, on_progress=reporter)
     except DivergenceError as exc:
         reporter.flush()
         return _finish(factory, job_id, worker_id, JobStatus.FAILED, f"training diverged: {exc}")
@@ -190,7 +199,7 @@ def _train_and_store(
                 name=model_name,
                 job_id=job_id,
                 dataset_id=dataset_id,
-                architecture=describe_architecture(net, task),
+                architecture=describe_architecture(net),
                 metrics=metrics,
                 weights=weights,
             )
