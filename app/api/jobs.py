@@ -74,35 +74,39 @@ def train(
 ) -> Response:
     key = idempotency.check_key(idempotency_key) if idempotency_key is not None else None
     digest = idempotency.request_digest(body.model_dump_json().encode())
-    with session.begin():
-        replay = idempotency.find_replay(session, tenant, TRAIN_SCOPE, key, digest) if key else None
-        if replay:
-            return accepted_response(replay.response, replay.status_code)
+
+    def accept() -> tuple[int, dict[str, Any]]:
         job = submit_training(session, tenant, body, settings)
-        location = f"/jobs/{job.id}"
         accepted = JobAccepted(
             job_id=job.id,
             status=JobStatus.QUEUED,
             dataset_id=str(job.dataset_id),
-            location=location,
-        ).model_dump(mode="json")
-        if key:
-            idempotency.remember(session, tenant, TRAIN_SCOPE, key, digest, 202, accepted)
+            location=f"/jobs/{job.id}",
+        )
+        return status.HTTP_202_ACCEPTED, accepted.model_dump(mode="json")
+
+    with session.begin():
+        outcome = idempotency.run_once(
+            session, tenant_id=tenant, scope=TRAIN_SCOPE, key=key, digest=digest, act=accept
+        )
+    if outcome.replayed:
+        return accepted_response(outcome.response, outcome.status_code)
+    job_id = str(outcome.response["job_id"])
     try:
-        executor.submit(job.id)
+        executor.submit(job_id)
     except ServiceUnavailable:
         # The row was committed first (a worker must find it when the message arrives), so the
         # client, told 503, must not also find a queued job that would never start: close it.
         with session.begin():
             jobs.fail_unstarted_job(
-                session, job.id, "not started: the job queue was unreachable at submission"
+                session, job_id, "not started: the job queue was unreachable at submission"
             )
             if key:
                 idempotency.forget(session, tenant, TRAIN_SCOPE, key)
         raise
     with session.begin():
-        jobs.mark_dispatched(session, job.id)
-    return accepted_response(accepted, status.HTTP_202_ACCEPTED)
+        jobs.mark_dispatched(session, job_id)
+    return accepted_response(outcome.response, outcome.status_code)
 
 
 def accepted_response(accepted: dict[str, Any], status_code: int) -> JSONResponse:

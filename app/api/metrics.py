@@ -5,9 +5,11 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
+from app.api.deps import MetricsAccessDep
 from app.metrics import PROCESS_REGISTRY, JobCollector
+from app.schemas.common import error_responses
 
-router = APIRouter(tags=["metrics"])
+router = APIRouter(tags=["metrics"], responses=error_responses(401, 403))
 
 
 @router.get(
@@ -16,7 +18,7 @@ router = APIRouter(tags=["metrics"])
     responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}},
     summary="Prometheus metrics: requests and latency by route, jobs by state, training speed",
 )
-def metrics(request: Request) -> Response:
+def metrics(request: Request, _access: MetricsAccessDep) -> Response:
     # Job figures are read fresh on every scrape, so the collector lives only for this one.
     jobs = CollectorRegistry()
     jobs.register(JobCollector(request.app.state.session_factory))

@@ -49,6 +49,8 @@ def submit_training(
     session: Session, tenant_id: str, request: TrainRequest, settings: Settings
 ) -> Job:
     _check_limits(request, settings)
+    # Held to the end of the caller's transaction, so the count below and the insert are one step.
+    jobs.lock_tenant_jobs(session, tenant_id)
     active = jobs.count_active_jobs(session, tenant_id)
     if active >= settings.max_active_jobs_per_tenant:
         raise TooManyRequests(
