@@ -6,7 +6,7 @@ import os
 from functools import lru_cache
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -48,6 +48,12 @@ class Settings(BaseSettings):
     max_iterations: int = Field(default=1_000_000, gt=0)
     max_predict_rows: int = Field(default=100_000, gt=0)
     model_cache_size: int = Field(default=32, gt=0)
+
+    @field_validator("metrics_token", mode="before")
+    @classmethod
+    def _unset_when_empty(cls, value: object) -> object:
+        # `DNN_METRICS_TOKEN=` (e.g. compose passing an unset variable through) means no token.
+        return None if value == "" else value
 
 
 @lru_cache
