@@ -42,7 +42,8 @@ def create_key(database_url: str, tenant: str, *, admin: bool = False) -> tuple[
     out = cli(database_url, "keys", "create", "--tenant", tenant, *(["--admin"] if admin else []))
     lines = out.strip().splitlines()
     # "created [admin] key ID for tenant NAME; ..." then the key alone on the last line.
-    return lines[0].split(" for tenant ")[0].split()[-1], lines[-1]
+    [created] = [line for line in lines if line.startswith("created ")]
+    return created.split(" for tenant ")[0].split()[-1], lines[-1]
 
 
 def bearer(key: str) -> dict[str, str]:
