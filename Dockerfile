@@ -23,6 +23,7 @@ USER dnn
 WORKDIR /srv/dnn
 EXPOSE 8000
 # The embedded default (SQLite, local workers) when run alone; docker-compose.yml overrides it.
-# Serving on the container's network needs an API key, or DNN_ALLOW_OPEN_NETWORK=true.
-ENV DNN_DATABASE_URL=sqlite:////srv/dnn/dnn-service.db
+# Every request needs an API key; create the first with
+# `docker run ... dnn-service keys create --admin --tenant NAME` on the same database.
+ENV DNN_DATABASE_URL=sqlite:////srv/dnn/dnn-service.db DNN_AUTH=keys
 CMD ["dnn-service", "serve", "--host", "0.0.0.0", "--port", "8000"]

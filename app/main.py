@@ -17,7 +17,7 @@ from app.api import admin, datasets, health, jobs, live, models, predict_binary
 from app.api import metrics as metrics_api
 from app.api import v2 as inference_v2
 from app.api.dashboard import install_dashboard
-from app.auth import AuthGate
+from app.auth import AuthGate, AuthMode
 from app.db.engine import make_engine, make_read_session_factory, make_session_factory
 from app.errors import ServiceError
 from app.jobs.dispatch import make_executor
@@ -71,7 +71,8 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(500, "internal_error", "the server hit an unexpected error")
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, auth_mode: AuthMode = AuthMode.KEYS) -> FastAPI:
+    """The app; `auth_mode` is the start-up decision (app/auth.py decide_mode), closed by default."""
     settings = settings or get_settings()
 
     @asynccontextmanager
@@ -81,7 +82,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.session_factory = make_session_factory(engine)
         app.state.read_session_factory = make_read_session_factory(engine)
         app.state.model_cache = ModelCache(settings.model_cache_size)
-        app.state.auth = AuthGate()
+        app.state.auth = AuthGate(auth_mode, settings.metrics_token)
         app.state.executor = make_executor(settings)
         app.state.executor.start()
         # Everything built so far lives as long as the server: keep it out of the cyclic

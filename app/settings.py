@@ -6,7 +6,7 @@ import os
 from functools import lru_cache
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -32,8 +32,14 @@ class Settings(BaseSettings):
     # How often a live event stream (GET /jobs/{id}/events) looks for new points.
     events_poll_seconds: float = Field(default=0.25, gt=0, le=10)
 
-    # Serving a non-loopback address with no API key configured must be asked for explicitly.
-    allow_open_network: bool = False
+    # Authentication: "keys" (every request needs an API key) or "none" (one open tenant).
+    # Unset: "none" only on a loopback bind of a database where no key was ever created, else
+    # "keys"; see app/auth.py decide_mode. Once keys are required they stay required.
+    auth: Literal["keys", "none"] | None = None
+    # Deprecated (use DNN_AUTH): true lets an unset DNN_AUTH open a non-loopback bind too.
+    allow_open_network: bool | None = None
+    # A bearer token that may read GET /metrics when keys are required (besides admin keys).
+    metrics_token: str | None = Field(default=None, min_length=16, repr=False)
     max_active_jobs_per_tenant: int = Field(default=50, gt=0)
     max_body_bytes: int = Field(default=64 * 1024 * 1024, gt=0)
     max_dataset_cells: int = Field(default=20_000_000, gt=0)
@@ -42,6 +48,12 @@ class Settings(BaseSettings):
     max_iterations: int = Field(default=1_000_000, gt=0)
     max_predict_rows: int = Field(default=100_000, gt=0)
     model_cache_size: int = Field(default=32, gt=0)
+
+    @field_validator("metrics_token", mode="before")
+    @classmethod
+    def _unset_when_empty(cls, value: object) -> object:
+        # `DNN_METRICS_TOKEN=` (e.g. compose passing an unset variable through) means no token.
+        return None if value == "" else value
 
 
 @lru_cache

@@ -106,11 +106,7 @@ async def _parse_upload(request: Request, max_cells: int) -> Upload:
 def _store(
     factory: sessionmaker[Session], tenant_id: str, upload: Upload, key: str | None
 ) -> JSONResponse:
-    with factory() as session, session.begin():
-        if key is not None:
-            replay = idempotency.find_replay(session, tenant_id, UPLOAD_SCOPE, key, upload.digest)
-            if replay is not None:
-                return JSONResponse(replay.response, status_code=replay.status_code)
+    def create() -> tuple[int, dict[str, Any]]:
         dataset = datasets.create_dataset(
             session,
             tenant_id=tenant_id,
@@ -120,10 +116,18 @@ def _store(
             task=upload.parsed.task,
             classes=upload.parsed.classes,
         )
-        created = to_out(dataset).model_dump(mode="json")
-        if key is not None:
-            idempotency.remember(session, tenant_id, UPLOAD_SCOPE, key, upload.digest, 201, created)
-    return JSONResponse(created, status_code=status.HTTP_201_CREATED)
+        return status.HTTP_201_CREATED, to_out(dataset).model_dump(mode="json")
+
+    with factory() as session, session.begin():
+        outcome = idempotency.run_once(
+            session,
+            tenant_id=tenant_id,
+            scope=UPLOAD_SCOPE,
+            key=key,
+            digest=upload.digest,
+            act=create,
+        )
+    return JSONResponse(outcome.response, status_code=outcome.status_code)
 
 
 @router.post(

@@ -86,6 +86,31 @@ async def get_caller(
     return await run_in_threadpool(_resolve_caller, gate, factory, authorization)
 
 
+def _metrics_allowed(
+    gate: AuthGate, factory: sessionmaker[Session], authorization: str | None
+) -> None:
+    with factory() as session:
+        if not gate.keys_required(session):
+            return
+        if not gate.caller(session, authorization).is_admin:
+            raise Forbidden("GET /metrics needs an admin API key or DNN_METRICS_TOKEN")
+
+
+async def require_metrics_access(
+    request: Request,
+    authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
+) -> None:
+    """Open when auth is none; otherwise an admin key or the metrics token (DNN_METRICS_TOKEN).
+
+    The figures are summed over all tenants, so a tenant's own key is not enough.
+    """
+    gate: AuthGate = request.app.state.auth
+    if gate.is_metrics_token(authorization):
+        return
+    factory: sessionmaker[Session] = request.app.state.read_session_factory
+    await run_in_threadpool(_metrics_allowed, gate, factory, authorization)
+
+
 async def get_tenant(caller: Annotated[Caller, Depends(get_caller)]) -> str:
     return caller.tenant_id
 
@@ -104,3 +129,4 @@ ModelCacheDep = Annotated[ModelCache, Depends(get_model_cache)]
 AuthGateDep = Annotated[AuthGate, Depends(get_auth_gate)]
 TenantDep = Annotated[str, Depends(get_tenant)]
 AdminDep = Annotated[Caller, Depends(require_admin)]
+MetricsAccessDep = Annotated[None, Depends(require_metrics_access)]

@@ -7,17 +7,15 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Query, Response, status
 from fastapi.responses import JSONResponse
 from pydantic import TypeAdapter
-from sqlalchemy.orm import Session
 
 from app.api.deps import ExecutorDep, ReadSessionDep, SessionDep, SettingsDep, TenantDep
 from app.db.tables import Job, JobStatus
-from app.jobs.submit import SubmitHooks, submit_and_dispatch
+from app.jobs.submit import submit_and_dispatch
 from app.schemas.common import Limit, Offset, Since, error_responses
 from app.schemas.jobs import HistoryOut, JobAccepted, JobList, JobOut, JobSummary, TrainRequest
 from app.store import history, idempotency, jobs
 
 router = APIRouter(tags=["jobs"], responses=error_responses(400, 401, 404, 409, 413, 422, 429, 503))
-TRAIN_SCOPE = "POST /train"
 MaxPoints = Annotated[
     int | None, Query(ge=2, le=1_000_000, description="thin the curve to this many points")
 ]
@@ -55,30 +53,6 @@ def summary(job: Job) -> JobSummary:
     )
 
 
-class _IdempotentTrain(SubmitHooks[JSONResponse]):
-    """POST /train's idempotency, run inside submit_and_dispatch's transactions."""
-
-    def __init__(self, tenant: str, key: str | None, digest: str) -> None:
-        self.tenant, self.key, self.digest = tenant, key, digest
-
-    def replay(self, session: Session) -> JSONResponse | None:
-        if not self.key:
-            return None
-        replay = idempotency.find_replay(session, self.tenant, TRAIN_SCOPE, self.key, self.digest)
-        return accepted_response(replay.response, replay.status_code) if replay else None
-
-    def accepted(self, session: Session, job: Job) -> None:
-        if self.key:
-            body = accepted_body(job)
-            idempotency.remember(
-                session, self.tenant, TRAIN_SCOPE, self.key, self.digest, 202, body
-            )
-
-    def not_dispatched(self, session: Session) -> None:
-        if self.key:
-            idempotency.forget(session, self.tenant, TRAIN_SCOPE, self.key)
-
-
 @router.post(
     "/train",
     status_code=status.HTTP_202_ACCEPTED,
@@ -98,20 +72,10 @@ def train(
 ) -> Response:
     key = idempotency.check_key(idempotency_key) if idempotency_key is not None else None
     digest = idempotency.request_digest(body.model_dump_json().encode())
-    hooks = _IdempotentTrain(tenant, key, digest)
-    submitted = submit_and_dispatch(session, executor, tenant, body, settings, hooks)
-    if isinstance(submitted, JSONResponse):
-        return submitted
-    return accepted_response(accepted_body(submitted), status.HTTP_202_ACCEPTED)
-
-
-def accepted_body(job: Job) -> dict[str, Any]:
-    return JobAccepted(
-        job_id=job.id,
-        status=JobStatus.QUEUED,
-        dataset_id=str(job.dataset_id),
-        location=f"/jobs/{job.id}",
-    ).model_dump(mode="json")
+    outcome = submit_and_dispatch(
+        session, executor, tenant, body, settings, idempotency_key=key, digest=digest
+    )
+    return accepted_response(outcome.response, outcome.status_code)
 
 
 def accepted_response(accepted: dict[str, Any], status_code: int) -> JSONResponse:

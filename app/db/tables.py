@@ -12,12 +12,12 @@ from sqlalchemy import (
     Dialect,
     Float,
     ForeignKey,
-    Index,
     Integer,
     LargeBinary,
     String,
     Text,
     TypeDecorator,
+    UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -119,7 +119,10 @@ class HistoryPoint(Base):
 
 class Model(Base):
     __tablename__ = "models"
-    __table_args__ = (Index("ix_models_tenant_name_version", "tenant_id", "name", "version"),)
+    # Versions only go up and are never shared: minted from ModelVersionCounter, enforced here.
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "name", "version", name="uq_models_tenant_name_version"),
+    )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     tenant_id: Mapped[str] = mapped_column(String(64), index=True)
@@ -134,6 +137,17 @@ class Model(Base):
     size_bytes: Mapped[int]
     # safetensors bytes; integrity is checked against sha256 on every load.
     weights: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)
+
+
+class ModelVersionCounter(Base):
+    """The last version minted for a (tenant, model name); it never goes down, so a deleted
+    latest version's number is never minted again."""
+
+    __tablename__ = "model_version_counters"
+
+    tenant_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    last_version: Mapped[int]
 
 
 class ApiKey(Base):
