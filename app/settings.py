@@ -6,7 +6,7 @@ import os
 from functools import lru_cache
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -37,11 +37,25 @@ class Settings(BaseSettings):
     max_active_jobs_per_tenant: int = Field(default=50, gt=0)
     max_body_bytes: int = Field(default=64 * 1024 * 1024, gt=0)
     max_dataset_cells: int = Field(default=20_000_000, gt=0)
+    # What an uploaded .npz may decompress to (X and y together), checked from the .npy headers
+    # before anything is decompressed.
+    max_dataset_bytes: int = Field(default=256 * 1024 * 1024, gt=0)
+    # Distinct labels a classification dataset may have: each class is one output unit.
+    max_classes: int = Field(default=1000, ge=2)
     max_layer_width: int = Field(default=4096, gt=0)
     max_hidden_layers: int = Field(default=32, gt=0)
     max_iterations: int = Field(default=1_000_000, gt=0)
     max_predict_rows: int = Field(default=100_000, gt=0)
     model_cache_size: int = Field(default=32, gt=0)
+
+    @model_validator(mode="after")
+    def _classes_fit_a_layer(self) -> Settings:
+        if self.max_classes > self.max_layer_width:
+            raise ValueError(
+                f"DNN_MAX_CLASSES ({self.max_classes}) must not exceed "
+                f"DNN_MAX_LAYER_WIDTH ({self.max_layer_width}): each class is one output unit"
+            )
+        return self
 
 
 @lru_cache

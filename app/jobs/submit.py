@@ -57,7 +57,7 @@ def submit_training(
         )
     if request.dataset is not None:
         parsed = ingest.from_rows(
-            request.dataset.features, request.dataset.labels, max_cells=settings.max_dataset_cells
+            request.dataset.features, request.dataset.labels, ingest.Limits.from_settings(settings)
         )
         dataset = datasets.create_dataset(
             session,
