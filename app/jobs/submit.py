@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from app import ingest
+from app import ingest, names
 from app.db.tables import Dataset, Job
 from app.errors import InvalidInput, LimitExceeded, TooManyRequests
 from app.schemas.jobs import TrainRequest
@@ -83,6 +83,7 @@ def submit_training(
         tenant_id=tenant_id,
         dataset_id=dataset.id,
         hyperparameters=hp.model_dump(),
-        model_name=request.name or dataset.name,
+        # A name given is valid (the schema checks it); one made from the dataset's is made so.
+        model_name=request.name or names.to_model_name(dataset.name),
         n_iterations=hp.n_iterations,
     )
