@@ -113,6 +113,8 @@ def _read_header(stream: IO[bytes], name: str) -> NpyHeader:
         shape, fortran_order, dtype = reader(stream, max_header_size=MAX_HEADER_BYTES)
     except (ValueError, TypeError, SyntaxError) as exc:
         raise _problem(f"{name} has a malformed .npy header") from exc
+    if any(int(d) < 0 for d in shape):
+        raise _problem(f"{name} has a malformed .npy header (a negative dimension)")
     if dtype.hasobject or dtype.fields is not None or dtype.subdtype is not None:
         raise _problem(
             f"{name} holds object or structured data, which is never loaded; "

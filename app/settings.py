@@ -40,7 +40,8 @@ class Settings(BaseSettings):
     # What an uploaded .npz may decompress to (X and y together), checked from the .npy headers
     # before anything is decompressed.
     max_dataset_bytes: int = Field(default=256 * 1024 * 1024, gt=0)
-    # Distinct labels a classification dataset may have: each class is one output unit.
+    # Distinct labels a classification dataset may have: each class is one output unit. Left
+    # unset, it is 1000 or the layer-width limit if that is lower.
     max_classes: int = Field(default=1000, ge=2)
     max_layer_width: int = Field(default=4096, gt=0)
     max_hidden_layers: int = Field(default=32, gt=0)
@@ -50,6 +51,8 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _classes_fit_a_layer(self) -> Settings:
+        if "max_classes" not in self.model_fields_set:
+            self.max_classes = min(self.max_classes, self.max_layer_width)
         if self.max_classes > self.max_layer_width:
             raise ValueError(
                 f"DNN_MAX_CLASSES ({self.max_classes}) must not exceed "

@@ -140,6 +140,8 @@ def test_decompressed_bytes_are_capped_before_decompressing(small: httpx.Client)
         ({"X.npy": npy(np.ones((2, 2))), "y.npy": npy(np.zeros(2, dtype=complex))}, "dtype"),
         ({"X.npy": npy(np.zeros(2, dtype=[("a", "f4")])), "y.npy": b""}, "structured"),
         ({"X.npy": npy(np.ones((2, 2))), "y.npy": npy(np.ones(3))[:-8]}, "less data"),
+        ({"X.npy": npy_header((-1, 2), "<f4") + bytes(8), "y.npy": npy(np.ones(2))}, "malformed"),
+        ({"X.npy": npy_header((2, 2), "<M8[s]") + bytes(32), "y.npy": npy(np.ones(2))}, "dtype"),
         ({"X.npy": npy(np.ones((2, 2))) + b"trailing", "y.npy": npy(np.ones(2))}, "more data"),
     ],
 )
@@ -191,7 +193,8 @@ def test_one_class_limit_for_every_label_kind(small: httpx.Client) -> None:
 def test_class_limit_never_exceeds_the_layer_width() -> None:
     with pytest.raises(ValidationError, match="DNN_MAX_CLASSES"):
         Settings(max_classes=100, max_layer_width=50)
-    assert Settings().max_classes <= Settings().max_layer_width
+    assert Settings().max_classes == 1000
+    assert Settings(max_layer_width=50).max_classes == 50
 
 
 def test_csv_field_past_the_csv_module_limit_is_a_422(http: httpx.Client) -> None:
