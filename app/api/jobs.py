@@ -81,6 +81,7 @@ def train(
         job = submit_training(session, tenant, body, settings)
         location = f"/jobs/{job.id}"
         accepted = JobAccepted(
+            id=job.id,
             job_id=job.id,
             status=JobStatus.QUEUED,
             dataset_id=str(job.dataset_id),
