@@ -114,6 +114,26 @@ def _routes(app: FastAPI) -> Iterable[tuple[str, set[str], Dependant]]:
             yield str(context.path_format), methods, route.dependant
 
 
+def _hoist_local_defs(node: Any, schemas: dict[str, Any]) -> None:
+    """Move pydantic's nested `$defs` (from hand-written bodies) into components/schemas.
+
+    A `#/$defs/X` reference is resolved from the document's root, where there is no `$defs`:
+    ReDoc refuses the whole document over one ("Invalid reference token: $defs").
+    """
+    if isinstance(node, dict):
+        for name, definition in node.pop("$defs", {}).items():
+            schemas.setdefault(name, definition)
+            _hoist_local_defs(definition, schemas)
+        ref = node.get("$ref")
+        if isinstance(ref, str) and ref.startswith("#/$defs/"):
+            node["$ref"] = "#/components/schemas/" + ref.removeprefix("#/$defs/")
+        for value in node.values():
+            _hoist_local_defs(value, schemas)
+    elif isinstance(node, list):
+        for value in node:
+            _hoist_local_defs(value, schemas)
+
+
 def build_schema(app: FastAPI) -> dict[str, Any]:
     schema = get_openapi(
         title=app.title,
@@ -130,6 +150,7 @@ def build_schema(app: FastAPI) -> dict[str, Any]:
             operation = schema["paths"].get(path, {}).get(method.lower())
             if operation is not None:
                 _complete_operation(operation, (method, path), authenticated)
+    _hoist_local_defs(schema["paths"], components.setdefault("schemas", {}))
     return schema
 
 

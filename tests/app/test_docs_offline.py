@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
+import subprocess
 from html.parser import HTMLParser
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -142,3 +146,53 @@ def test_upload_bodies_are_described(openapi: dict[str, Any]) -> None:
     )
     accepted = openapi["components"]["schemas"]["JobAccepted"]["properties"]
     assert {"id", "job_id"} <= set(accepted)
+
+
+def test_every_reference_resolves(openapi: dict[str, Any]) -> None:
+    """ReDoc renders nothing if one $ref points nowhere (e.g. a nested pydantic `#/$defs/...`)."""
+
+    def refs(node: Any) -> list[str]:
+        if isinstance(node, dict):
+            found = [node["$ref"]] if isinstance(node.get("$ref"), str) else []
+            return found + [r for value in node.values() for r in refs(value)]
+        if isinstance(node, list):
+            return [r for value in node for r in refs(value)]
+        return []
+
+    for ref in set(refs(openapi)):
+        assert ref.startswith("#/"), ref
+        target: Any = openapi
+        for token in ref[2:].split("/"):
+            assert isinstance(target, dict) and token in target, ref
+            target = target[token]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("page", "rendered"),
+    [("/docs", 'class="opblock-summary-path"'), ("/redoc", "Upload a dataset as JSON rows")],
+)
+def test_docs_pages_render_in_chromium_from_this_host_only(
+    shared_client: httpx.Client, tmp_path: Path, page: str, rendered: str
+) -> None:
+    path = shutil.which("chromium") or shutil.which("chromium-browser")
+    if path is None:
+        message = "chromium is not installed (scripts/install-test-tools installs it)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    run = subprocess.run(
+        [
+            path, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+            f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=15000",
+            "--enable-logging=stderr", "--v=0", "--dump-dom",
+            f"{str(shared_client.base_url).rstrip('/')}{page}",
+        ],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert rendered in run.stdout, run.stderr[-3000:]
+    # Whatever a bundle tries to fetch from elsewhere, the browser refused it.
+    console = [line for line in run.stderr.splitlines() if ":CONSOLE" in line]
+    violations = [line for line in console if "Content Security Policy" in line]
+    assert all("has been blocked" in line for line in violations), violations
+    assert not [line for line in console if "Uncaught" in line or "Error:" in line], console
