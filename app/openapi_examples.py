@@ -19,6 +19,7 @@ ROW = [17.99, 10.38, 122.8, 1001, 0.1184, 0.2776, 0.3001, 0.1471, 0.2419, 0.0787
 ROW += [1.095, 0.9053, 8.589, 153.4, 0.006399, 0.04904, 0.05373, 0.01587, 0.03003, 0.006193]
 ROW += [25.38, 17.33, 184.6, 2019, 0.1622, 0.6656, 0.7119, 0.2654, 0.4601, 0.1189]
 
+UNPARSEABLE = "A body that is not JSON at all"
 ERRORS: dict[Key, dict[int, str]] = {
     ("POST", "/datasets"): {
         400: "A multipart body that cannot be parsed",
@@ -33,6 +34,7 @@ ERRORS: dict[Key, dict[int, str]] = {
         409: "A queued or running job uses the dataset",
     },
     ("POST", "/train"): {
+        400: UNPARSEABLE,
         404: "No such dataset for this tenant",
         409: "The Idempotency-Key was used before with a different request",
         413: "The body, or an inline dataset, beyond the server's limits",
@@ -70,6 +72,7 @@ ERRORS: dict[Key, dict[int, str]] = {
         409: "The stored weights no longer match their sha256 (model_integrity_error)",
     },
     ("POST", "/predict"): {
+        400: UNPARSEABLE,
         404: "No such model (id, or name and version) for this tenant",
         409: "The stored weights no longer match their sha256 (model_integrity_error)",
         413: "More rows than DNN_MAX_PREDICT_ROWS, or a body beyond the limit",
@@ -78,6 +81,7 @@ ERRORS: dict[Key, dict[int, str]] = {
     ("GET", "/admin/tenants"): {403: "The route needs an admin API key"},
     ("GET", "/admin/keys"): {403: "The route needs an admin API key"},
     ("POST", "/admin/keys"): {
+        400: UNPARSEABLE,
         403: "The route needs an admin API key",
         422: "A tenant name outside [A-Za-z0-9_.-], at most 64 characters",
     },
