@@ -30,6 +30,7 @@ JSON = dict[str, Any]
 CURVE_HEIGHT = 14
 MAX_CURVE_WIDTH = 100
 MARKERS = [("hd", "▚"), ("dot", "•")]
+X_TICKS = 5
 
 
 def format_metrics(point: JSON | None) -> str:
@@ -154,8 +155,11 @@ def draw_curves(history: Sequence[JSON], *, width: int, color: bool, title_suffi
                 ys.append(float(value))
             if ys:
                 lines.append((name, xs, ys))
-        if not lines:
-            continue
+        values = [y for _, _, ys in lines for y in ys]
+        if len(history) < 2 or not values:
+            continue  # nothing to draw a line through
+        # plotext cannot put a flat line on a log axis (its range would be empty).
+        log = log and max(values) > min(values)
         figure = plotext.figure
         figure.clear()
         figure.plot_size(width, CURVE_HEIGHT)
@@ -165,10 +169,17 @@ def draw_curves(history: Sequence[JSON], *, width: int, color: bool, title_suffi
             keys.append(f"{symbol} {name}")
         if log:
             figure.ruler("y").scale("log")
+        # Iterations are whole numbers: label them so, not as 2.5e2.
+        first, last = min(iterations), max(iterations)
+        ticks = sorted({round(first + (last - first) * k / X_TICKS) for k in range(X_TICKS + 1)})
+        figure.ruler("x").ticks(ticks, [str(tick) for tick in ticks])
         # The key goes in the title: a legend box inside the canvas would hide the curve.
         scale = " (log scale)" if log else ""
         figure.title(f"{title}{scale}{title_suffix}: {'  '.join(keys)}")
         figure.label("iteration")
-        drawing = str(figure.build())
+        try:
+            drawing = str(figure.build())
+        except (ValueError, ZeroDivisionError, IndexError):
+            continue  # a degenerate range: the curves are a convenience, never a failure
         drawings.append(drawing if color else plotext.uncolorize(drawing))
     return "\n".join(drawings)
