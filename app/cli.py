@@ -87,7 +87,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s [%(request_id)s]: %(message)s",
         handlers=[handler],
     )
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    validate = getattr(args, "validate", None)
+    if validate is not None:
+        validate(parser, args)
     return int(args.handler(args))
 
 

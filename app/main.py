@@ -17,12 +17,14 @@ from app.api import admin, datasets, health, jobs, live, models, predict_binary
 from app.api import metrics as metrics_api
 from app.api import v2 as inference_v2
 from app.api.dashboard import install_dashboard
+from app.api.docs import install_docs
 from app.auth import AuthGate, AuthMode
 from app.db.engine import make_engine, make_read_session_factory, make_session_factory
 from app.errors import ServiceError
 from app.jobs.dispatch import make_executor
 from app.metrics import HttpMetrics
 from app.middleware import BodySizeLimit, ResponseHeaderGuard
+from app.openapi import install_openapi
 from app.request_id import RequestId
 from app.serving import ModelCache
 from app.settings import Settings, get_settings
@@ -100,6 +102,9 @@ def create_app(settings: Settings | None = None, auth_mode: AuthMode = AuthMode.
         summary="Train NumPy deep neural networks over REST and serve their predictions.",
         version="0.1.0",
         lifespan=lifespan,
+        # Served by install_docs from vendored assets, so the pages work offline.
+        docs_url=None,
+        redoc_url=None,
     )
     install_error_handlers(app)
     # Before models.router: it claims POST /predict only for .npy bodies, JSON falls through.
@@ -111,6 +116,8 @@ def create_app(settings: Settings | None = None, auth_mode: AuthMode = AuthMode.
     app.include_router(metrics_api.router)
     app.include_router(live.router)
     install_dashboard(app)
+    install_docs(app)
+    install_openapi(app)
     # Outermost, so requests refused by the inner middleware are counted and timed too.
     app.add_middleware(HttpMetrics)
     app.add_middleware(RequestId)

@@ -93,6 +93,7 @@ def submit_training(
 
 def accepted_body(job: Job) -> dict[str, Any]:
     return JobAccepted(
+        id=job.id,
         job_id=job.id,
         status=JobStatus.QUEUED,
         dataset_id=str(job.dataset_id),
