@@ -8,7 +8,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from app import cli_client, cli_keys, cli_worker
+from app import cli_client, cli_export, cli_keys, cli_worker
 from app.db.engine import make_engine, make_session_factory, transaction
 from app.db.migrate import upgrade_to_head
 from app.request_id import RequestIdFilter
@@ -94,6 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_worker.register(commands)
     cli_keys.register(commands)
     cli_client.register(commands)
+    cli_export.register(commands)
     return parser
 
 

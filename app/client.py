@@ -191,6 +191,26 @@ class Client:
         result: JSON = self._request("POST", "/predict", json=body)
         return result
 
+    def find_model(self, name: str, *, version: int | None = None) -> JSON:
+        """The given version of a named model, or its latest version."""
+        page: JSON = self._request("GET", "/models", params={"name": name, "limit": 500})
+        found = [m for m in page["items"] if version is None or m["version"] == version]
+        if not found:
+            which = f"version {version} of " if version is not None else ""
+            raise ClientError(404, "not_found", f"{which}model {name!r} does not exist")
+        latest: JSON = max(found, key=lambda m: int(m["version"]))
+        return latest
+
+    def export_onnx(self, model_id: str) -> bytes:
+        """The model as ONNX bytes (GET /models/{id}/onnx)."""
+        try:
+            response = self._http.get(f"/models/{model_id}/onnx")
+        except httpx.TransportError as exc:
+            raise ClientError(0, "unreachable", f"cannot reach {self.url}: {exc}") from exc
+        if response.status_code >= 400:
+            raise error_from(response)
+        return response.content
+
     def _is_model_id(self, model: str) -> bool:
         try:
             self.get_model(model)
