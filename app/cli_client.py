@@ -199,7 +199,7 @@ def read_rows(path: Path, label_column: str | None) -> list[list[float]]:
 def _predict(args: argparse.Namespace) -> int:
     rows = read_rows(Path(args.data), args.label_column)
     with _client(args) as api:
-        result = api.predict(args.model, rows, version=args.version)
+        result = api.predict(args.model, rows, version=args.version, alias=args.alias)
     sys.stdout.write("".join(f"{value}\n" for value in result["predictions"]))
     return 0
 
@@ -262,6 +262,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     predict.add_argument("model", help="a model id, or a model name (its latest version)")
     predict.add_argument("data", help="a CSV with a header row, or an .npz with X")
     predict.add_argument("--version", type=int, default=None, help="with a model name")
+    predict.add_argument("--alias", default=None, help="with a model name, e.g. production")
     predict.add_argument("--label-column", default=None, help="a CSV column to leave out")
     _connection_options(predict)
     predict.set_defaults(handler=_guarded(_predict))

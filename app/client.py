@@ -177,17 +177,25 @@ class Client:
         return model
 
     def predict(
-        self, model: str, instances: Sequence[Sequence[float]], *, version: int | None = None
+        self,
+        model: str,
+        instances: Sequence[Sequence[float]],
+        *,
+        version: int | None = None,
+        alias: str | None = None,
     ) -> JSON:
-        """Predict with a model given by id, or by name (its latest version unless version)."""
+        """Predict with a model given by id, or by name (its latest version unless version, or
+        the version an alias such as "production" names)."""
         rows = [list(map(float, row)) for row in instances]
         body: JSON = {"instances": rows}
-        if version is None and self._is_model_id(model):
+        if version is None and alias is None and self._is_model_id(model):
             body["model_id"] = model
         else:
             body["model"] = model
             if version is not None:
                 body["version"] = version
+            if alias is not None:
+                body["alias"] = alias
         result: JSON = self._request("POST", "/predict", json=body)
         return result
 
@@ -200,6 +208,20 @@ class Client:
             raise ClientError(404, "not_found", f"{which}model {name!r} does not exist")
         latest: JSON = max(found, key=lambda m: int(m["version"]))
         return latest
+
+    def get_model_name(self, name: str) -> JSON:
+        """A model name's versions, its aliases and the history of their moves."""
+        page: JSON = self._request("GET", f"/models/names/{name}")
+        return page
+
+    def set_alias(self, name: str, alias: str, version: int) -> JSON:
+        """Point alias at a version of the named model (moving or creating it)."""
+        path = f"/models/names/{name}/aliases/{alias}"
+        moved: JSON = self._request("PUT", path, json={"version": version})
+        return moved
+
+    def delete_alias(self, name: str, alias: str) -> None:
+        self._request("DELETE", f"/models/names/{name}/aliases/{alias}")
 
     def export_onnx(self, model_id: str) -> bytes:
         """The model as ONNX bytes (GET /models/{id}/onnx)."""

@@ -136,6 +136,38 @@ class Model(Base):
     weights: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)
 
 
+class ModelAlias(Base):
+    """A name's alias ("production") and the version it names; one row per (tenant, name, alias)."""
+
+    __tablename__ = "model_aliases"
+
+    tenant_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    alias: Mapped[str] = mapped_column(String(64), primary_key=True)
+    # RESTRICT: the database refuses to delete a version while an alias names it.
+    model_id: Mapped[str] = mapped_column(ForeignKey("models.id", ondelete="RESTRICT"), index=True)
+    version: Mapped[int]
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_by: Mapped[str] = mapped_column(String(64))
+
+
+class AliasMove(Base):
+    """One move of an alias, kept forever: version None is a removal, previous None a creation."""
+
+    __tablename__ = "alias_history"
+    __table_args__ = (Index("ix_alias_history_tenant_name", "tenant_id", "name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    tenant_id: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(200))
+    alias: Mapped[str] = mapped_column(String(64))
+    version: Mapped[int | None]
+    previous_version: Mapped[int | None]
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The API key's id, or the tenant in open mode.
+    moved_by: Mapped[str] = mapped_column(String(64))
+
+
 class ApiKey(Base):
     """An API key of a tenant; only the sha256 of the key is stored."""
 

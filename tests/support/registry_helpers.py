@@ -13,8 +13,8 @@ import numpy as np
 from job_helpers import TERMINAL, wait_for
 
 
-def create_key(database_url: str, tenant: str) -> str:
-    """A new API key of tenant, made with the real `dnn-service keys create` command."""
+def create_key_with_id(database_url: str, tenant: str) -> tuple[str, str]:
+    """A new API key of tenant and its id, made with the real `dnn-service keys create`."""
     done = subprocess.run(
         [sys.executable, "-m", "app.cli", "keys", "create", "--tenant", tenant],
         env={**os.environ, "DNN_DATABASE_URL": database_url},
@@ -22,7 +22,13 @@ def create_key(database_url: str, tenant: str) -> str:
         text=True,
         check=True,
     )
-    return done.stdout.strip().splitlines()[-1]
+    lines = done.stdout.strip().splitlines()
+    # "created key ID for tenant T; it is shown once:", then the key alone on the last line.
+    return lines[0].split()[2], lines[-1]
+
+
+def create_key(database_url: str, tenant: str) -> str:
+    return create_key_with_id(database_url, tenant)[1]
 
 
 def bearer(key: str) -> dict[str, str]:
