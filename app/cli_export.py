@@ -12,8 +12,13 @@ from app.client import Client, ClientError
 FORMATS = ("onnx",)
 
 
-def resolve_model_id(api: Client, model: str, version: int | None) -> str:
-    """A model id given an id, or a name (its latest version unless version)."""
+def resolve_model_id(api: Client, model: str, version: int | None, alias: str | None) -> str:
+    """A model id given an id, or a name (its latest version unless version or alias)."""
+    if alias is not None:
+        page = api.get_model_name(model)
+        if alias not in page["aliases"]:
+            raise ClientError(404, "not_found", f"model {model!r} has no alias {alias!r}")
+        version = int(page["aliases"][alias])
     if version is None:
         try:
             return str(api.get_model(model)["id"])
@@ -26,7 +31,7 @@ def resolve_model_id(api: Client, model: str, version: int | None) -> str:
 
 def _export(args: argparse.Namespace) -> int:
     with _client(args) as api:
-        model_id = resolve_model_id(api, args.model, args.version)
+        model_id = resolve_model_id(api, args.model, args.version, args.alias)
         data = api.export_onnx(model_id)
     target = Path(args.output or f"{model_id}.onnx")
     target.write_bytes(data)
@@ -37,9 +42,13 @@ def _export(args: argparse.Namespace) -> int:
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     export = commands.add_parser("export", help="download a model as ONNX")
-    export.add_argument("model", help="a model id, or a model name (its latest version)")
+    export.add_argument(
+        "model", help="a model id, or a model name (its latest version unless --version or --alias)"
+    )
     export.add_argument("--format", choices=FORMATS, default="onnx")
-    export.add_argument("--version", type=int, default=None, help="with a model name")
+    which = export.add_mutually_exclusive_group()
+    which.add_argument("--version", type=int, default=None, help="with a model name")
+    which.add_argument("--alias", default=None, help="with a model name, e.g. production")
     export.add_argument("-o", "--output", default=None, help="file to write (default: ID.onnx)")
     _connection_options(export)
     export.set_defaults(handler=_guarded(_export))

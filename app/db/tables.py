@@ -18,6 +18,7 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
+    UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -68,6 +69,10 @@ class Base(DeclarativeBase):
 
 class Dataset(Base):
     __tablename__ = "datasets"
+    # An upload asked to be stored once finds the tenant's earlier copy through this constraint.
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "dedupe_key", name="uq_datasets_tenant_dedupe_key"),
+    )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     tenant_id: Mapped[str] = mapped_column(String(64), index=True)
@@ -78,6 +83,12 @@ class Dataset(Base):
     input_shape: Mapped[list[Any]]
     task: Mapped[str] = mapped_column(String(16))
     classes: Mapped[list[Any] | None]
+    # sha256 of the uploaded content and its parse options (format, label column); None for
+    # datasets stored before it was recorded.
+    content_sha256: Mapped[str | None] = mapped_column(String(64))
+    # content_sha256 when the upload asked to be stored once (the default), else None: NULLs
+    # never collide, so `?dedupe=false` uploads are always stored anew.
+    dedupe_key: Mapped[str | None] = mapped_column(String(64))
     # An .npz archive of X and y written and read with allow_pickle=False.
     data: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)
 

@@ -13,11 +13,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import ColumnElement, delete, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from app.db.tables import AliasMove, Model, ModelAlias, utcnow
 from app.errors import Conflict, InvalidInput, NotFound
+from app.store.conflicts import insert_unless_conflict
 
 # A letter first, so an alias never reads as a version number; no "@" or "/", which separate
 # it from the model name in `NAME@alias` and in paths.
@@ -77,15 +77,6 @@ def history(session: Session, tenant_id: str, name: str) -> Sequence[AliasMove]:
     return session.scalars(query).all()
 
 
-def _insert_if_absent(session: Session, row: dict[str, object]) -> bool:
-    """Insert the alias row unless one exists (or is being inserted); True when this inserted."""
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = insert(ModelAlias).values(**row).on_conflict_do_nothing()
-    inserted = session.execute(statement.returning(ModelAlias.alias)).first()
-    return inserted is not None
-
-
 def set_alias(
     session: Session, tenant_id: str, name: str, alias: str, version: int, by: str
 ) -> Move:
@@ -103,7 +94,10 @@ def set_alias(
     now = utcnow()
     row = {"tenant_id": tenant_id, "name": name, "alias": alias}
     values = {"model_id": model.id, "version": version, "updated_at": now, "updated_by": by}
-    if _insert_if_absent(session, row | values):
+    created = insert_unless_conflict(
+        session, ModelAlias, row | values, ["tenant_id", "name", "alias"], ModelAlias.alias
+    )
+    if created is not None:
         previous = None
     else:
         # The row exists (a conflicting insert has committed by now): lock it, then move it.

@@ -232,3 +232,20 @@ def test_python_client_and_cli_take_an_alias(registry: dict[str, Any], tmp_path:
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == [str(label) for label in expected.json()["predictions"]]
+
+
+def test_cli_exports_the_version_an_alias_names(registry: dict[str, Any], tmp_path: Path) -> None:
+    alice: httpx.Client = registry["alice"]
+    server: LiveServer = registry["server"]
+    assert put_alias(alice, "exported", 2).status_code == 200
+    target = tmp_path / "aliased.onnx"
+    command = [sys.executable, "-m", "app.cli", "export", NAME, "--alias", "exported"]
+    done = subprocess.run(
+        [*command, "-o", str(target), "--url", server.url, "--api-key", registry["alice_key"]],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    expected = alice.get(f"/models/{registry['versions'][1]}/onnx").content
+    assert target.read_bytes() == expected

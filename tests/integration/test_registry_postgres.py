@@ -1,4 +1,5 @@
-"""Registry writes that race on PostgreSQL: concurrent alias moves keep one consistent history."""
+"""Registry writes that race on PostgreSQL: concurrent alias moves keep one consistent history,
+and concurrent uploads of the same content store one dataset."""
 
 from __future__ import annotations
 
@@ -7,16 +8,17 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import numpy as np
 import pytest
-from sqlalchemy import delete
+from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.db.engine import make_engine, make_session_factory
 from app.db.migrate import upgrade_to_head
-from app.db.tables import Model
+from app.db.tables import Dataset, Model
 from app.errors import Conflict
-from app.store import aliases, models
+from app.store import aliases, datasets, models
 
 pytestmark = pytest.mark.integration
 THREADS = 8
@@ -101,3 +103,34 @@ def test_an_aliased_version_cannot_be_deleted_even_by_a_racing_delete(
     # Past the store's check, the foreign key still refuses.
     with factory() as session, pytest.raises(IntegrityError, match="foreign key"), session.begin():
         session.execute(delete(Model).where(Model.id == first))
+
+
+def test_concurrent_uploads_of_the_same_content_store_one_dataset(
+    factory: sessionmaker[Session],
+) -> None:
+    X = np.arange(12, dtype=np.float64).reshape(6, 2)
+    y = np.array([0, 1, 0, 1, 0, 1])
+    sha = datasets.content_sha256(b"rows", format_name="csv", label_column=None)
+
+    def upload(index: int) -> tuple[str, bool]:
+        with factory() as session, session.begin():
+            dataset, created = datasets.store_once(
+                session,
+                tenant_id="alice",
+                name=f"upload {index}",
+                X=X,
+                y=y,
+                task="binary",
+                classes=[0, 1],
+                sha256=sha,
+                dedupe=True,
+            )
+            return dataset.id, created
+
+    results = all_at_once(upload)
+    assert all(isinstance(result, tuple) for result in results), results
+    assert len({dataset_id for dataset_id, _ in results}) == 1
+    assert sum(created for _, created in results) == 1
+    with factory() as session:
+        count = session.scalar(select(func.count()).select_from(Dataset))
+    assert count == 1

@@ -1,4 +1,4 @@
-"""registry: model aliases and their history
+"""registry: model aliases and their history; datasets stored once
 
 Revision ID: 0007
 Revises: 0003
@@ -47,8 +47,19 @@ def upgrade() -> None:
     with op.batch_alter_table("alias_history", schema=None) as batch_op:
         batch_op.create_index("ix_alias_history_tenant_name", ["tenant_id", "name"], unique=False)
 
+    with op.batch_alter_table("datasets", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("content_sha256", sa.String(length=64), nullable=True))
+        batch_op.add_column(sa.Column("dedupe_key", sa.String(length=64), nullable=True))
+        batch_op.create_unique_constraint(
+            "uq_datasets_tenant_dedupe_key", ["tenant_id", "dedupe_key"]
+        )
+
 
 def downgrade() -> None:
+    with op.batch_alter_table("datasets", schema=None) as batch_op:
+        batch_op.drop_constraint("uq_datasets_tenant_dedupe_key", type_="unique")
+        batch_op.drop_column("dedupe_key")
+        batch_op.drop_column("content_sha256")
     with op.batch_alter_table("alias_history", schema=None) as batch_op:
         batch_op.drop_index("ix_alias_history_tenant_name")
     op.drop_table("alias_history")
