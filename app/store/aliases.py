@@ -84,10 +84,12 @@ def set_alias(
 
     Raises NotFound when the name has no such version.
     """
+    # KEY SHARE: a concurrent delete of this version waits for this transaction, then meets the
+    # alias's foreign key (409), instead of vanishing between this read and the insert.
     model = session.scalar(
-        select(Model).where(
-            Model.tenant_id == tenant_id, Model.name == name, Model.version == version
-        )
+        select(Model)
+        .where(Model.tenant_id == tenant_id, Model.name == name, Model.version == version)
+        .with_for_update(read=True, key_share=True)
     )
     if model is None:
         raise NotFound(f"version {version} of model {name!r} does not exist")
@@ -116,7 +118,7 @@ def set_alias(
             alias=alias,
             version=version,
             previous_version=previous,
-            at=now,
+            at=utcnow(),  # taken after the row lock, so times follow the history's order
             moved_by=by,
         )
     )
