@@ -6,7 +6,7 @@ import csv
 import io
 import math
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -112,12 +112,21 @@ def _parse_label(text: str) -> int | float | str:
     return value if math.isfinite(value) else text
 
 
+def _csv_rows(reader: Iterator[list[str]]) -> Iterator[list[str]]:
+    """The reader's rows; what the csv module cannot read (a NUL, an endless field) is a 422."""
+    try:
+        yield from reader
+    except csv.Error as exc:
+        raise _problem(f"the CSV file cannot be read: {exc}", ["file"]) from exc
+
+
 def from_csv(data: bytes, label_column: str | None, *, max_cells: int) -> ParsedDataset:
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise _problem("the CSV file is not UTF-8 text", ["file"]) from exc
-    reader = csv.reader(io.StringIO(text))
+    # newline="": the csv module reads line ends itself, so a lone "\r" ends a row.
+    reader = _csv_rows(csv.reader(io.StringIO(text, newline="")))
     header = next(reader, None)
     if not header:
         raise _problem("the CSV file is empty; it needs a header row and data rows", ["file"])

@@ -16,7 +16,7 @@ from app.store.keys import Caller
 router = APIRouter(
     prefix="/models/names",
     tags=["registry"],
-    responses=error_responses(401, 404, 409, 422),
+    responses=error_responses(400, 401, 404, 409, 413, 422),
 )
 CallerDep = Annotated[Caller, Depends(get_caller)]
 AliasPath = Annotated[str, Path(description=f"the alias: {aliases.ALIAS_RULE}", max_length=64)]
