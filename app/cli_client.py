@@ -186,7 +186,7 @@ def _datasets(args: argparse.Namespace) -> int:
 def _predict(args: argparse.Namespace) -> int:
     rows = read_rows(Path(args.data), args.label_column)
     with _client(args) as api:
-        result = api.predict(args.model, rows, version=args.version)
+        result = api.predict(args.model, rows, version=args.version, alias=args.alias)
         classes: list[Any] = []
         if args.proba and not _wants_json(args):
             classes = api.get_model(result["model_id"])["architecture"].get("classes") or []
@@ -223,9 +223,13 @@ def _guarded(handler: Any) -> Any:
     return run
 
 
-def _common(parser: argparse.ArgumentParser, *, curves: bool = False) -> None:
+def _connection_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--url", default=None, help="server URL (env DNN_URL, else local :8000)")
     parser.add_argument("--api-key", default=None, help="sent as a Bearer token (env DNN_API_KEY)")
+
+
+def _common(parser: argparse.ArgumentParser, *, curves: bool = False) -> None:
+    _connection_options(parser)
     parser.add_argument(
         "--output", "-o", choices=["text", "json"], default="text", help="json: the server's answer"
     )
@@ -287,6 +291,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     predict.add_argument("model", help="a model id, or a model name (its latest version)")
     predict.add_argument("data", help="a CSV with a header row, or an .npz with X")
     predict.add_argument("--version", type=int, default=None, help="with a model name")
+    predict.add_argument("--alias", default=None, help="with a model name, e.g. production")
     predict.add_argument("--label-column", default=None, help="a CSV column to leave out")
     predict.add_argument("--proba", action="store_true", help="also print each class's probability")
     _common(predict)

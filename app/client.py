@@ -348,17 +348,21 @@ class Client:
         instances: npt.ArrayLike | Sequence[Sequence[float]],
         *,
         version: int | None = None,
+        alias: str | None = None,
     ) -> JSON:
-        """Predict with a model given by id, or by name (its latest version unless version)."""
+        """Predict with a model given by id, or by name (its latest version unless version, or
+        the version an alias such as "production" names)."""
         rows = np.asarray(instances, dtype=np.float64)
         rows = rows.reshape(1, -1) if rows.ndim == 1 else rows.reshape(rows.shape[0], -1)
         body: JSON = {"instances": rows.tolist()}
-        if version is None and MODEL_ID.match(model):
+        if version is None and alias is None and MODEL_ID.match(model):
             body["model_id"] = model
         else:
             body["model"] = model
             if version is not None:
                 body["version"] = version
+            if alias is not None:
+                body["alias"] = alias
         result: JSON = self._json("POST", "/predict", json=body)
         return result
 
@@ -376,3 +380,31 @@ class Client:
         if probabilities is None:
             raise ClientError(0, "not_a_classifier", f"model {model} is a regressor")
         return np.asarray(probabilities, dtype=np.float64)
+
+    def find_model(self, name: str, *, version: int | None = None) -> JSON:
+        """The given version of a named model, or its latest version."""
+        page: JSON = self._json("GET", "/models", params={"name": name, "limit": 500})
+        found = [m for m in page["items"] if version is None or m["version"] == version]
+        if not found:
+            which = f"version {version} of " if version is not None else ""
+            raise ClientError(404, "not_found", f"{which}model {name!r} does not exist")
+        latest: JSON = max(found, key=lambda m: int(m["version"]))
+        return latest
+
+    def get_model_name(self, name: str) -> JSON:
+        """A model name's versions, its aliases and the history of their moves."""
+        page: JSON = self._json("GET", f"/models/names/{name}")
+        return page
+
+    def set_alias(self, name: str, alias: str, version: int) -> JSON:
+        """Point alias at a version of the named model (moving or creating it)."""
+        path = f"/models/names/{name}/aliases/{alias}"
+        moved: JSON = self._json("PUT", path, json={"version": version})
+        return moved
+
+    def delete_alias(self, name: str, alias: str) -> None:
+        self._json("DELETE", f"/models/names/{name}/aliases/{alias}")
+
+    def export_onnx(self, model_id: str) -> bytes:
+        """The model as ONNX bytes (GET /models/{id}/onnx)."""
+        return self._send("GET", f"/models/{model_id}/onnx").content

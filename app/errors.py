@@ -79,6 +79,13 @@ class ServiceUnavailable(_RetryLater):
     code = "service_unavailable"
 
 
+class NotInstalled(ServiceError):
+    """A feature that needs an optional package this server was installed without."""
+
+    status_code = 501
+    code = "not_implemented"
+
+
 class StoredModelCorrupt(ServiceError):
     """The stored weights no longer match their recorded sha256; they are never loaded."""
 

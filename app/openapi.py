@@ -19,6 +19,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 
 from app.api.deps import get_caller
+from app.errors import ServiceError
 from app.openapi_examples import (
     ERRORS,
     EXAMPLES,
@@ -56,11 +57,22 @@ def _uses(dependant: Dependant, target: Callable[..., Any]) -> bool:
     return any(dep.call is target or _uses(dep, target) for dep in dependant.dependencies)
 
 
+def _error_codes() -> dict[int, str]:
+    """Each status's general error code, read from the error classes that define them."""
+    codes: dict[int, str] = {}
+    pending: list[type[ServiceError]] = [ServiceError]
+    while pending:
+        error = pending.pop(0)
+        codes.setdefault(error.status_code, error.code)
+        pending.extend(error.__subclasses__())
+    return codes
+
+
+ERROR_CODES = _error_codes()
+
+
 def _error_response(status: int, reason: str) -> dict[str, Any]:
-    code = {401: "unauthorized", 403: "forbidden", 404: "not_found", 409: "conflict"}
-    code |= {413: "payload_too_large", 422: "invalid_input", 429: "too_many_requests"}
-    code |= {503: "service_unavailable", 400: "bad_request"}
-    example = {"error": {"code": code[status], "message": reason, "details": []}}
+    example = {"error": {"code": ERROR_CODES[status], "message": reason, "details": []}}
     return {
         "description": reason,
         "content": {"application/json": {"schema": ERROR_REF, "example": example}},

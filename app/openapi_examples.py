@@ -66,7 +66,25 @@ ERRORS: dict[Key, dict[int, str]] = {
     },
     ("GET", "/models"): {422: "limit or offset out of range"},
     ("GET", "/models/{model_id}"): {404: "No such model for this tenant"},
-    ("DELETE", "/models/{model_id}"): {404: "No such model for this tenant"},
+    ("DELETE", "/models/{model_id}"): {
+        404: "No such model for this tenant",
+        409: "An alias names this version; move or delete the alias first",
+    },
+    ("GET", "/models/{model_id}/onnx"): {
+        404: "No such model for this tenant",
+        409: "The stored weights no longer match their sha256 (model_integrity_error)",
+        501: "The server lacks the optional onnx package (pip install dnn-service[onnx])",
+    },
+    ("GET", "/models/names/{name}"): {404: "No model of this name for this tenant"},
+    ("PUT", "/models/names/{name}/aliases/{alias}"): {
+        400: UNPARSEABLE,
+        404: "No such version of this model name for this tenant",
+        422: "An alias outside the documented character set, or an invalid version",
+    },
+    ("DELETE", "/models/names/{name}/aliases/{alias}"): {
+        404: "No such alias of this model name for this tenant",
+        422: "An alias outside the documented character set",
+    },
     ("GET", "/models/{model_id}/weights"): {
         404: "No such model for this tenant",
         409: "The stored weights no longer match their sha256 (model_integrity_error)",
@@ -221,6 +239,38 @@ EXAMPLES: dict[Key, tuple[str, str, Any]] = {
         "application/octet-stream",
         "(safetensors bytes)",
     ),
+    ("GET", "/models/{model_id}/onnx"): ("200", "application/octet-stream", "(ONNX bytes)"),
+    ("GET", "/models/names/{name}"): (
+        "200",
+        "application/json",
+        {
+            "name": "breast_cancer",
+            "versions": [
+                {"id": MODEL_ID, "version": 2, "created_at": CREATED, "metrics": {"cost": 0.05}}
+            ],
+            "aliases": {"production": 2},
+            "alias_history": [
+                {
+                    "alias": "production",
+                    "version": 2,
+                    "previous_version": 1,
+                    "at": CREATED,
+                    "by": "7e1f",
+                }
+            ],
+        },
+    ),
+    ("PUT", "/models/names/{name}/aliases/{alias}"): (
+        "200",
+        "application/json",
+        {
+            "name": "breast_cancer",
+            "alias": "production",
+            "version": 2,
+            "model_id": MODEL_ID,
+            "previous_version": 1,
+        },
+    ),
     ("POST", "/predict"): (
         "200",
         "application/json",
@@ -283,6 +333,7 @@ REQUEST_EXAMPLES: dict[Key, dict[str, Any]] = {
     },
     ("POST", "/predict"): {"application/json": {"model_id": MODEL_ID, "instances": [ROW]}},
     ("POST", "/admin/keys"): {"application/json": {"tenant": "alice", "admin": False}},
+    ("PUT", "/models/names/{name}/aliases/{alias}"): {"application/json": {"version": 2}},
 }
 
 NPY = {"schema": {"type": "string", "format": "binary"}}

@@ -12,10 +12,10 @@ import numpy as np
 from sqlalchemy.orm import Session
 
 from app.db.tables import Model
-from app.errors import InvalidInput, PayloadTooLarge
+from app.errors import InvalidInput, NotFound, PayloadTooLarge
 from app.metrics import PREDICTION_ROWS
 from app.schemas.models import PredictRequest, PredictResponse
-from app.store import models
+from app.store import aliases, models
 from core import Network
 
 # How long a resolved (tenant, model id) is trusted without asking the database again. The
@@ -80,7 +80,17 @@ def resolve_model(session: Session, tenant_id: str, request: PredictRequest) -> 
     if request.model_id is not None:
         return models.get_model(session, tenant_id, request.model_id)
     assert request.model is not None  # the schema guarantees one of the two
+    if request.alias is not None:
+        return find_by_alias(session, tenant_id, request.model, request.alias)
     return models.find_model(session, tenant_id, request.model, request.version)
+
+
+def find_by_alias(session: Session, tenant_id: str, name: str, alias: str) -> Model:
+    """The version of the named model that the alias names."""
+    model_id = aliases.resolve_alias(session, tenant_id, name, alias)
+    if model_id is None:
+        raise NotFound(f"model {name!r} has no alias {alias!r}")
+    return models.get_model(session, tenant_id, model_id)
 
 
 @dataclass(frozen=True)

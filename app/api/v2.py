@@ -1,6 +1,7 @@
 """The Open Inference Protocol v2 over REST (KServe v2, as Triton and MLServer clients speak it).
 
 A model name resolves to its latest version; its versions are the trained models of that name.
+`NAME@alias` resolves to the version the alias names (see app/store/aliases.py).
 Tensors travel as JSON (row-major data, flat or nested). Every error on these routes carries the
 protocol's body, {"error": "<message>"}, instead of the rest of the API's structured one.
 """
@@ -89,6 +90,11 @@ async def inference_request(request: Request) -> InferenceRequest:
 
 
 def lookup(session: ReadSessionDep, tenant: str, name: str, version: str | None) -> Model:
+    if "@" in name:  # NAME@alias: the version the alias names
+        if version is not None:
+            raise ProtocolError("a model named NAME@alias takes no version; the alias names one")
+        base, alias = name.rsplit("@", 1)
+        return serving.find_by_alias(session, tenant, base, alias)
     number: int | None = None
     if version is not None:
         if not version.isdigit() or not 1 <= int(version) <= MAX_INDEX:

@@ -31,6 +31,9 @@ class PredictRequest(StrictModel):
         default=None, description="a model name; its latest version unless version is given"
     )
     version: int | None = Field(default=None, ge=1, le=MAX_INDEX)
+    alias: str | None = Field(
+        default=None, max_length=64, description="with model: the version this alias names"
+    )
     instances: list[list[FiniteFloat]] = Field(min_length=1, description="rows of (n, n_features)")
 
     @model_validator(mode="after")
@@ -39,6 +42,8 @@ class PredictRequest(StrictModel):
             raise ValueError("give exactly one of model_id and model")
         if self.version is not None and self.model is None:
             raise ValueError("version goes with model (a name), not with model_id")
+        if self.alias is not None and (self.model is None or self.version is not None):
+            raise ValueError("alias goes with model (a name), instead of version")
         return self
 
 
