@@ -13,7 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from app.api import admin, datasets, health, jobs, live, models, predict_binary
+from app.api import admin, datasets, health, jobs, live, models, predict
 from app.api import metrics as metrics_api
 from app.api import v2 as inference_v2
 from app.api.dashboard import install_dashboard
@@ -23,8 +23,9 @@ from app.errors import ServiceError
 from app.jobs.dispatch import make_executor
 from app.metrics import HttpMetrics
 from app.middleware import BodySizeLimit
+from app.protocol_v2 import ProtocolError, is_protocol_path, protocol_error_body
 from app.request_id import RequestId
-from app.serving import ModelCache
+from app.serving import InferenceService, ModelCache
 from app.settings import Settings, get_settings
 from app.validation import error_details, summarize
 
@@ -50,25 +51,47 @@ def error_response(
     return JSONResponse(body, status_code=status, headers=headers)
 
 
+def answer_error(
+    request: Request,
+    status: int,
+    code: str,
+    message: str,
+    details: list[dict[str, Any]] | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> JSONResponse:
+    """The error body for this path: the service's, or under /v2 the inference protocol's."""
+    if is_protocol_path(request.url.path):
+        return JSONResponse(protocol_error_body(message), status_code=status, headers=headers)
+    return error_response(status, code, message, details, headers)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ServiceError)
-    async def _service_error(_request: Request, exc: ServiceError) -> JSONResponse:
-        return error_response(exc.status_code, exc.code, exc.message, exc.details, exc.headers)
+    async def _service_error(request: Request, exc: ServiceError) -> JSONResponse:
+        return answer_error(
+            request, exc.status_code, exc.code, exc.message, exc.details, exc.headers
+        )
+
+    @app.exception_handler(ProtocolError)
+    async def _protocol_error(request: Request, exc: ProtocolError) -> JSONResponse:
+        return answer_error(
+            request, exc.status_code, HTTP_CODES.get(exc.status_code, "bad_request"), exc.message
+        )
 
     @app.exception_handler(RequestValidationError)
-    async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
         details = error_details(exc.errors())
-        return error_response(422, "invalid_input", summarize(details), details)
+        return answer_error(request, 422, "invalid_input", summarize(details), details)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = HTTP_CODES.get(exc.status_code, "http_error")
-        return error_response(exc.status_code, code, str(exc.detail), headers=exc.headers)
+        return answer_error(request, exc.status_code, code, str(exc.detail), headers=exc.headers)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return error_response(500, "internal_error", "the server hit an unexpected error")
+        return answer_error(request, 500, "internal_error", "the server hit an unexpected error")
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -80,7 +103,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.settings = settings
         app.state.session_factory = make_session_factory(engine)
         app.state.read_session_factory = make_read_session_factory(engine)
-        app.state.model_cache = ModelCache(settings.model_cache_size)
+        app.state.inference = InferenceService(
+            ModelCache(settings.model_cache_size),
+            app.state.read_session_factory,
+            max_rows=settings.max_predict_rows,
+        )
         app.state.auth = AuthGate()
         app.state.executor = make_executor(settings)
         app.state.executor.start()
@@ -101,9 +128,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app)
-    # Before models.router: it claims POST /predict only for .npy bodies, JSON falls through.
-    app.include_router(predict_binary.router)
-    for router in (datasets.router, jobs.router, models.router, health.router, admin.router):
+    routers = (datasets.router, jobs.router, models.router, predict.router, health.router)
+    for router in (*routers, admin.router):
         app.include_router(router)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.include_router(inference_v2.router)

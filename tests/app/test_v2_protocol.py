@@ -121,7 +121,7 @@ def test_nested_integer_data_and_protocol_errors(
         return {"inputs": [{**base, **changes}]}
 
     bad_requests: list[tuple[str, Any, int, str]] = [
-        ("/v2/models/ints/infer", tensor(shape=[2, 4]), 400, "expects 3"),
+        ("/v2/models/ints/infer", tensor(shape=[2, 4], data=[1] * 8), 422, "expects 3"),
         ("/v2/models/ints/infer", tensor(data=[1, 2, 3]), 400, "needs 6"),
         ("/v2/models/ints/infer", tensor(datatype="BYTES"), 400, "not supported"),
         ("/v2/models/ints/infer", tensor(datatype="INT8", data=[1, 2, 3, 4, 5, 300]), 400, "range"),
