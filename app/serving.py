@@ -220,17 +220,19 @@ def validate(network: Network, X: Array, *, max_rows: int) -> Array:
 
 
 def _refuse_non_finite(X: Array, dtype: np.dtype[Any]) -> None:
-    row, column = (int(i) for i in np.argwhere(~np.isfinite(X.astype(np.float64)))[0])
-    if not np.isfinite(X[row, column]):
+    """Say which value could not be taken, and why (only called when one could not)."""
+    values = X.astype(np.float64)
+    non_finite = np.argwhere(~np.isfinite(values))
+    if len(non_finite):
+        row, column = (int(i) for i in non_finite[0])
         raise InvalidInput(
             f"feature {column} of row {row} is NaN or infinite; features must be finite numbers",
             [{"loc": ["instances", row, column], "msg": "not a finite number"}],
         )
     limit = dtype_limit(dtype)
-    bad = np.argwhere(np.abs(X.astype(np.float64)) > limit)
-    row, column = (int(i) for i in bad[0])
+    row, column = (int(i) for i in np.argwhere(np.abs(values) > limit)[0])
     raise InvalidInput(
-        f"feature {column} of row {row} is {float(X[row, column]):g}, beyond the range of this "
+        f"feature {column} of row {row} is {values[row, column]:g}, beyond the range of this "
         f"{dtype.name} model: features must lie within ±{limit:g}",
         [{"loc": ["instances", row, column], "msg": f"beyond ±{limit:g} ({dtype.name})"}],
     )
@@ -240,12 +242,14 @@ def run(model: LoadedModel, X: Array) -> Inference:
     """The core's predictions for validated inputs (see `validate`)."""
     network = model.network
     probabilities: Array | None
-    if network.task == "regression":
-        predictions, probabilities = network.predict(X), None
-        outputs = predictions
-    else:
-        predictions, probabilities = network.predict_with_proba(X)
-        outputs = probabilities
+    # An overflow is answered below as an error, not logged as a warning on every request.
+    with np.errstate(over="ignore", invalid="ignore"):
+        if network.task == "regression":
+            predictions, probabilities = network.predict(X), None
+            outputs = predictions
+        else:
+            predictions, probabilities = network.predict_with_proba(X)
+            outputs = probabilities
     # Finite inputs near the dtype's limit can still overflow inside the network (after
     # standardization or a product); such an answer is no prediction and is not valid JSON.
     if not np.isfinite(outputs).all():
