@@ -34,6 +34,7 @@ class BodySizeLimit:
             await self.app(scope, receive, send)
             return
         declared = dict(scope["headers"]).get(b"content-length")
+        # bytes.isdigit() is ASCII-only, so int() below cannot fail ("²" is a str trap only).
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
             await self._reject(scope, send)
             return
