@@ -128,7 +128,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app)
-    routers = (datasets.router, jobs.router, models.router, predict.router, health.router)
+    # POST /predict first: the router tries routes in order, and it is the hottest one.
+    routers = (predict.router, datasets.router, jobs.router, models.router, health.router)
     for router in (*routers, admin.router):
         app.include_router(router)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)

@@ -14,7 +14,6 @@ ProtocolError into the protocol's {"error": message} body. What the values must 
 
 from __future__ import annotations
 
-import json
 import math
 import struct
 from collections.abc import Sequence
@@ -22,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import orjson
 from pydantic import StrictFloat, StrictInt, TypeAdapter, ValidationError
 from typing_extensions import TypeAliasType
 
@@ -244,6 +244,8 @@ def encode_response(
         if output.binary:
             chunks.append(to_binary(array, datatype))
             tensor["parameters"] = {"binary_data_size": len(chunks[-1])}
+        elif array.dtype.kind in "fiu":
+            tensor["data"] = np.ascontiguousarray(array.reshape(-1))  # orjson writes it whole
         else:
             tensor["data"] = array.reshape(-1).tolist()
         tensors.append(tensor)
@@ -254,7 +256,7 @@ def encode_response(
     }
     if request.id is not None:
         answer["id"] = request.id
-    header = json.dumps(answer, separators=(",", ":")).encode()
+    header = orjson.dumps(answer, option=orjson.OPT_SERIALIZE_NUMPY)
     if not chunks:
         return header, None
     return header + b"".join(chunks), len(header)

@@ -10,14 +10,14 @@ the answer is JSON, or a .npy of the predictions when the client sends `Accept: 
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
 import numpy as np
-from fastapi import APIRouter, Query, Request, Response
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Request, Response
 from pydantic import ValidationError
+from starlette.datastructures import QueryParams
 
-from app.api.deps import InferenceDep, TenantDep
+from app.api.deps import get_caller, get_inference
 from app.api.predict_binary import (
     BINARY_SCHEMA,
     NPY_MEDIA_TYPE,
@@ -28,7 +28,7 @@ from app.api.predict_binary import (
 from app.errors import InvalidInput, UnsupportedMediaType
 from app.schemas.common import MAX_INDEX, error_responses
 from app.schemas.models import PredictRequest, PredictResponse
-from app.serving import ModelRef
+from app.serving import ModelRef, parse_version
 from app.validation import invalid_input_from
 
 JSON_MEDIA_TYPES = frozenset({"", "application/json"})
@@ -38,7 +38,34 @@ def media_type(value: str | None) -> str:
     return (value or "").split(";", 1)[0].strip().lower()
 
 
+def _query_parameter(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "schema": schema,
+        "description": description,
+    }
+
+
+# Read by hand in the route (no FastAPI parameter to solve), documented here, checked in npy_ref.
+QUERY_PARAMETERS: dict[str, dict[str, Any]] = {
+    "model_id": _query_parameter(
+        "model_id", {"type": "string", "minLength": 1, "maxLength": 64}, "for a .npy body"
+    ),
+    "model": _query_parameter(
+        "model",
+        {"type": "string", "minLength": 1, "maxLength": 200},
+        "for a .npy body: a model name, its latest version unless version is given",
+    ),
+    "version": _query_parameter(
+        "version",
+        {"type": "integer", "minimum": 1, "maximum": MAX_INDEX},
+        "for a .npy body, with model",
+    ),
+}
 PREDICT_OPENAPI: dict[str, Any] = {
+    "parameters": list(QUERY_PARAMETERS.values()),
     "requestBody": {
         "required": True,
         "content": {
@@ -46,7 +73,7 @@ PREDICT_OPENAPI: dict[str, Any] = {
             NPY_MEDIA_TYPE: {"schema": BINARY_SCHEMA},
             "application/octet-stream": {"schema": BINARY_SCHEMA},
         },
-    }
+    },
 }
 
 router = APIRouter(tags=["models"], responses=error_responses(401, 404, 409, 413, 415, 422))
@@ -74,7 +101,27 @@ def json_request(body: bytes) -> tuple[ModelRef, np.ndarray[Any, Any]]:
     return ref, matrix(request.instances)
 
 
-def npy_ref(model_id: str | None, model: str | None, version: int | None) -> ModelRef:
+def _query_text(query: QueryParams, name: str) -> str | None:
+    value = query.get(name)
+    limit = QUERY_PARAMETERS[name]["schema"]["maxLength"]
+    if value is not None and not 1 <= len(value) <= limit:
+        raise InvalidInput(
+            f"the query parameter {name} must be 1 to {limit} characters",
+            [{"loc": ["query", name], "msg": f"1 to {limit} characters"}],
+        )
+    return value
+
+
+def npy_ref(query: QueryParams) -> ModelRef:
+    """The model a .npy body is for, from the query (as PREDICT_OPENAPI documents it)."""
+    model_id, model = _query_text(query, "model_id"), _query_text(query, "model")
+    version_text = query.get("version")
+    version = None if version_text is None else parse_version(version_text, MAX_INDEX)
+    if version_text is not None and version is None:
+        raise InvalidInput(
+            f"the query parameter version must be an integer from 1 to {MAX_INDEX}",
+            [{"loc": ["query", "version"], "msg": "a positive integer"}],
+        )
     if (model_id is None) == (model is None):
         raise InvalidInput(
             "a .npy body names its model with exactly one of the query parameters "
@@ -98,26 +145,19 @@ def npy_ref(model_id: str | None, model: str | None, version: int | None) -> Mod
     },
     summary="Predict with a stored model (JSON instances or a .npy array)",
 )
-async def predict(
-    request: Request,
-    tenant: TenantDep,
-    inference: InferenceDep,
-    model_id: Annotated[
-        str | None, Query(min_length=1, max_length=64, description="for a .npy body")
-    ] = None,
-    model: Annotated[
-        str | None, Query(min_length=1, max_length=200, description="for a .npy body")
-    ] = None,
-    version: Annotated[
-        int | None, Query(ge=1, le=MAX_INDEX, description="for a .npy body, with model")
-    ] = None,
-) -> Response:
+async def predict(request: Request) -> Response:
+    # The fast path: no parameter FastAPI has to solve. The caller and the service come from
+    # the same dependency functions every other route uses, called directly; the query is
+    # read below with the constraints PREDICT_OPENAPI documents.
+    caller = await get_caller(request, request.headers.get("authorization"))
+    inference = await get_inference(request)
     content_type = media_type(request.headers.get("content-type"))
     body = await request.body()
+    query = request.query_params
     if content_type in NPY_MEDIA_TYPES:
-        ref, X = npy_ref(model_id, model, version), read_npy(body)
+        ref, X = npy_ref(query), read_npy(body)
     elif content_type in JSON_MEDIA_TYPES or content_type.endswith("+json"):
-        if model_id is not None or model is not None or version is not None:
+        if any(name in query for name in QUERY_PARAMETERS):
             raise InvalidInput(
                 "the model_id, model and version query parameters go with a .npy body; "
                 "a JSON body names its model itself"
@@ -127,7 +167,7 @@ async def predict(
         raise UnsupportedMediaType(
             f"POST /predict takes application/json or {NPY_MEDIA_TYPE}, not {content_type!r}"
         )
-    result = await inference.predict(tenant, ref, X)
+    result = await inference.predict(caller.tenant_id, ref, X)
     if media_type(request.headers.get("accept")) == NPY_MEDIA_TYPE:
         return npy_response(result.predictions)
-    return JSONResponse(result.as_json())
+    return Response(result.json_bytes(), media_type="application/json")

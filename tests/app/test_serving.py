@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import orjson
 import pytest
 from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
@@ -77,9 +78,11 @@ def test_answers_equal_the_cores_predict_and_predict_proba(output: str) -> None:
         assert result.probabilities is None
     else:
         np.testing.assert_array_equal(result.probabilities, network.predict_proba(X))
-    body = result.as_json()
+    body = orjson.loads(result.json_bytes())
     assert body["model_id"] == "m1"
     assert body["predictions"] == network.predict(X).tolist()
+    if result.probabilities is not None:
+        assert body["probabilities"] == network.predict_proba(X).tolist()
 
 
 @pytest.mark.parametrize("value", [1e39, -1e39, 1e308])
@@ -247,3 +250,15 @@ def test_a_reference_is_an_id_or_a_name() -> None:
         ModelRef(model_id="x", name="y")
     with pytest.raises(ValueError):
         ModelRef(model_id="x", version=2)
+
+
+def test_float32_answers_read_back_as_the_same_float32_numbers() -> None:
+    network = small_network("float32")
+    X = np.random.default_rng(8).normal(size=(6, 3))
+    result = serving.run(loaded(network), serving.validate(network, X, max_rows=MAX_ROWS))
+
+    body = orjson.loads(result.json_bytes())
+
+    assert result.probabilities is not None and result.probabilities.dtype == np.float32
+    np.testing.assert_array_equal(np.float32(body["probabilities"]), result.probabilities)
+    assert body["predictions"] == result.predictions.tolist()
