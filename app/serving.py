@@ -57,12 +57,6 @@ class ModelRef:
         if self.version is not None and self.name is None:
             raise ValueError("a version goes with a name, not with an id")
 
-    def describe(self) -> str:
-        if self.model_id is not None:
-            return f"model {self.model_id!r}"
-        which = f"version {self.version} of " if self.version is not None else ""
-        return f"{which}model {self.name!r}"
-
 
 @dataclass(frozen=True)
 class LoadedModel:
