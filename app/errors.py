@@ -45,6 +45,11 @@ class PayloadTooLarge(ServiceError):
     code = "payload_too_large"
 
 
+class UnsupportedMediaType(ServiceError):
+    status_code = 415
+    code = "unsupported_media_type"
+
+
 class Unauthorized(ServiceError):
     status_code = 401
     code = "unauthorized"

@@ -74,7 +74,7 @@ def worker_main(settings_data: dict[str, Any], wake: Any, stop: EventType) -> No
 def _pid_alive(worker_id: str) -> bool:
     """Whether the worker's process still runs; a zombie (killed, not yet reaped) does not."""
     pid = worker_id.rsplit(":", 1)[1]
-    if not pid.isdigit():
+    if not (pid.isascii() and pid.isdigit()):  # "²".isdigit() is true; int() refuses it
         return False
     if not Path("/proc").is_dir():
         try:

@@ -1,11 +1,14 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, Field, model_validator
 
-from app.schemas.common import MAX_INDEX, FiniteFloat, Page, StrictModel
+from app.schemas.common import MAX_INDEX, Page, StrictModel
+
+# Features are JSON numbers, taken strictly: "1" and true are refused, not coerced.
+StrictFiniteFloat = Annotated[float, Field(strict=True, allow_inf_nan=False)]
 
 
 class ModelOut(BaseModel):
@@ -34,7 +37,9 @@ class PredictRequest(StrictModel):
     alias: str | None = Field(
         default=None, max_length=64, description="with model: the version this alias names"
     )
-    instances: list[list[FiniteFloat]] = Field(min_length=1, description="rows of (n, n_features)")
+    instances: list[list[StrictFiniteFloat]] = Field(
+        min_length=1, description="rows of (n, n_features): JSON numbers only"
+    )
 
     @model_validator(mode="after")
     def _one_model(self) -> PredictRequest:
