@@ -1,0 +1,264 @@
+"""Curves at scale (issue 12): what storing and reading a learning curve costs as the run grows.
+
+Writes synthetic curves of 1k, 10k, 100k and 1M points straight through the store, in batches
+of 10 points (what a worker recording 100 points/s flushes every 0.1 s), measures the SQLite
+file growth per point, then starts the real `dnn-service serve` on that file and times the
+three reads a dashboard makes: `GET /jobs/{id}`, `GET /jobs/{id}?max_points=500` and
+`GET /jobs/{id}/curve.png`. A second part trains the recipe workload with `record_every` 1,
+once with no callback and once through the worker's real progress reporter, for the write
+path's share of training time.
+
+    flock /tmp/bench.lock .venv/bin/python benchmarks/curves.py              # ~3-4 min
+    .venv/bin/python benchmarks/curves.py --lengths 2000,200000 --repeat 5  # the issue's pair
+    .venv/bin/python benchmarks/curves.py --postgres postgresql+psycopg://postgres@127.0.0.1/x
+
+`--postgres URL` (an empty database) also measures `pg_total_relation_size` per point.
+It runs against any revision of the store that has `history.append_points`, so the same
+script measured the code before and after the change.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sqlite3
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+from sqlalchemy import text
+from sqlalchemy.orm import Session, sessionmaker
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests" / "support"))
+
+from app.db.engine import make_engine, make_session_factory, transaction  # noqa: E402
+from app.db.migrate import upgrade_to_head  # noqa: E402
+from app.db.tables import Job, JobStatus  # noqa: E402
+from app.store import history  # noqa: E402
+from live_server import LiveServer  # noqa: E402
+
+FLUSH_POINTS = 10
+APPENDS_PER_TRANSACTION = 500
+TENANT = "public"
+CURVE_TABLES = ("history", "history_chunks")
+
+
+def synthetic_points(n: int, seed: int) -> list[dict[str, Any]]:
+    """A noisy decreasing cost with a few spikes, accuracy, and validation metrics."""
+    rng = np.random.default_rng(seed)
+    it = np.arange(1, n + 1)
+    cost = 0.7 * np.exp(-it / max(n / 5, 1)) + 0.02 + rng.normal(0, 0.005, n)
+    cost[rng.integers(0, n, max(n // 50_000, 1))] += 5.0
+    accuracy = np.clip(1 - cost, 0, 1)
+    columns = [
+        it.tolist(),
+        cost.astype(np.float32).tolist(),
+        accuracy.astype(np.float32).tolist(),
+        (cost * 1.1).astype(np.float32).tolist(),
+        (accuracy * 0.98).astype(np.float32).tolist(),
+    ]
+    keys = ("iteration", "cost", "accuracy", "val_cost", "val_accuracy")
+    return [dict(zip(keys, row, strict=True)) for row in zip(*columns, strict=True)]
+
+
+def new_job(factory: sessionmaker[Session], n: int, status: JobStatus, worker: str | None) -> str:
+    job_id = uuid.uuid4().hex
+    with transaction(factory) as session:
+        session.add(
+            Job(
+                id=job_id,
+                tenant_id=TENANT,
+                dataset_id=None,
+                status=status.value,
+                hyperparameters={"record_every": 1},
+                model_name=f"bench-{n}",
+                n_iterations=n,
+                last_iteration=n if status == JobStatus.SUCCEEDED else 0,
+                worker_id=worker,
+            )
+        )
+    return job_id
+
+
+def write_curve(factory: sessionmaker[Session], job_id: str, points: list[dict[str, Any]]) -> None:
+    writer_class = getattr(history, "CurveWriter", None)
+    writer = writer_class(job_id) if writer_class else None
+    for start in range(0, len(points), FLUSH_POINTS * APPENDS_PER_TRANSACTION):
+        with transaction(factory) as session:
+            stop = min(start + FLUSH_POINTS * APPENDS_PER_TRANSACTION, len(points))
+            for batch in range(start, stop, FLUSH_POINTS):
+                chunk = points[batch : batch + FLUSH_POINTS]
+                if writer is not None:
+                    writer.append(session, chunk)
+                else:
+                    history.append_points(session, job_id, chunk)
+
+
+def sqlite_bytes(path: Path) -> int:
+    with sqlite3.connect(path) as db:
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    return path.stat().st_size
+
+
+def postgres_bytes(factory: sessionmaker[Session]) -> int:
+    with factory() as session:
+        total = 0
+        for table in CURVE_TABLES:
+            exists = session.scalar(text("SELECT to_regclass(:t) IS NOT NULL"), {"t": table})
+            if exists:
+                total += int(session.scalar(text(f"SELECT pg_total_relation_size('{table}')")))
+        return total
+
+
+def timed(fn: Callable[[], Any], repeat: int) -> float:
+    """Median wall seconds of repeat calls, after one warm-up."""
+    fn()
+    samples = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        samples.append(time.perf_counter() - start)
+    return statistics.median(samples)
+
+
+def reads(url: str, lengths: list[int], jobs: dict[int, str], repeat: int) -> list[list[str]]:
+    rows = []
+    with httpx.Client(base_url=url, timeout=600) as client:
+        for n in lengths:
+            job_id = jobs[n]
+            body = client.get(f"/jobs/{job_id}")
+            assert body.status_code == 200, body.text
+            n_returned = len(body.json()["history"])
+            r = repeat if n < 1_000_000 else max(1, repeat // 2)
+            get = timed(lambda j=job_id: client.get(f"/jobs/{j}").raise_for_status(), r)
+            thin = timed(
+                lambda j=job_id: client.get(f"/jobs/{j}", params={"max_points": 500}), r
+            )
+            png = timed(lambda j=job_id: client.get(f"/jobs/{j}/curve.png").raise_for_status(), r)
+            rows.append(
+                [
+                    f"{n:,}",
+                    f"{get * 1000:,.0f} ms",
+                    f"{len(body.content) / 1024:,.0f} KiB ({n_returned:,} points)",
+                    f"{thin * 1000:,.0f} ms",
+                    f"{png * 1000:,.0f} ms",
+                ]
+            )
+    return rows
+
+
+def storage(args: argparse.Namespace, lengths: list[int], folder: Path) -> dict[int, str]:
+    path = folder / "service.db"
+    url = f"sqlite:///{path}"
+    upgrade_to_head(url)
+    engine = make_engine(url)
+    factory = make_session_factory(engine)
+    jobs = {}
+    print("| points | write (s) | SQLite bytes per point |")
+    print("|---|---|---|")
+    for n in lengths:
+        points = synthetic_points(n, seed=n)
+        before = sqlite_bytes(path)
+        start = time.perf_counter()
+        jobs[n] = new_job(factory, n, JobStatus.SUCCEEDED, None)
+        write_curve(factory, jobs[n], points)
+        seconds = time.perf_counter() - start
+        grown = sqlite_bytes(path) - before
+        print(f"| {n:,} | {seconds:.1f} | {grown / n:.1f} |", flush=True)
+    engine.dispose()
+    if args.postgres:
+        upgrade_to_head(args.postgres)
+        pg_engine = make_engine(args.postgres)
+        pg_factory = make_session_factory(pg_engine)
+        n = 100_000
+        before = postgres_bytes(pg_factory)
+        write_curve(pg_factory, new_job(pg_factory, n, JobStatus.SUCCEEDED, None), synthetic_points(n, 1))
+        with pg_engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+            connection.execute(text("VACUUM ANALYZE"))
+        grown = postgres_bytes(pg_factory) - before
+        print(f"\nPostgreSQL, {n:,} points: {grown / n:.1f} bytes per point (pg_total_relation_size)")
+        pg_engine.dispose()
+    return jobs
+
+
+def write_path(iterations: int, rounds: int, folder: Path) -> None:
+    """Recipe workload, record_every 1: training alone vs through the worker's reporter."""
+    from app.jobs.heartbeat import Heartbeat
+    from app.jobs.runner import ProgressReporter
+    from core import Network, TrainConfig, train
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((500, 10), dtype=np.float32)
+    y = (X @ rng.standard_normal(10, dtype=np.float32) > 0).astype(np.float32)
+    dims = (10, 16, 32, 64, 128, 256, 128, 64, 32, 16, 8, 1)
+    config = TrainConfig(0.01, iterations, standardize=False, record_every=1)
+    url = f"sqlite:///{folder / 'write.db'}"
+    upgrade_to_head(url)
+    engine = make_engine(url)
+    factory = make_session_factory(engine)
+
+    def run(with_store: bool) -> float:
+        net = Network(dims, seed=0)
+        reporter = None
+        if with_store:
+            worker = "bench:1"
+            job_id = new_job(factory, iterations, JobStatus.RUNNING, worker)
+            heartbeat = Heartbeat(factory, job_id, worker, 60.0)
+            reporter = ProgressReporter(
+                factory, job_id, worker, heartbeat, flush_seconds=0.1, time_limit_seconds=3600
+            )
+        start = time.perf_counter()
+        train(net, X, y, config, on_progress=reporter)
+        if reporter is not None:
+            reporter.flush()
+        return time.perf_counter() - start
+
+    alone, stored = [], []
+    for _ in range(rounds):
+        alone.append(run(False))
+        stored.append(run(True))
+    best_alone, best_stored = min(alone), min(stored)
+    print(
+        f"\nrecipe workload, {iterations:,} iterations, record_every 1 (best of {rounds}): "
+        f"training alone {best_alone:.2f} s ({iterations / best_alone:,.0f} it/s), through the "
+        f"worker's reporter on SQLite {best_stored:.2f} s: "
+        f"slowdown {100 * (best_stored / best_alone - 1):+.1f}%"
+    )
+    engine.dispose()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--lengths", default="1000,10000,100000,1000000")
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--postgres", help="an empty PostgreSQL database for its size per point")
+    parser.add_argument("--train-iterations", type=int, default=3000)
+    parser.add_argument("--train-rounds", type=int, default=3)
+    parser.add_argument("--skip-reads", action="store_true")
+    parser.add_argument("--skip-write-path", action="store_true")
+    args = parser.parse_args(argv)
+    lengths = [int(n) for n in args.lengths.split(",")]
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        if not args.skip_reads:
+            jobs = storage(args, lengths, folder)
+            with LiveServer.in_folder(folder, workers=1) as server:
+                print("\n| points | GET /jobs/{id} | body | ?max_points=500 | curve.png |")
+                print("|---|---|---|---|---|")
+                for row in reads(server.url, lengths, jobs, args.repeat):
+                    print("| " + " | ".join(row) + " |", flush=True)
+        if not args.skip_write_path:
+            write_path(args.train_iterations, args.train_rounds, folder)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
