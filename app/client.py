@@ -128,8 +128,18 @@ class Client:
         return job
 
     def history(self, job_id: str, since: int = 0) -> JSON:
+        """One page of points after `since`; its `next_since` is set when more are stored."""
         page: JSON = self._request("GET", f"/jobs/{job_id}/history", params={"since": since})
         return page
+
+    def points_after(self, job_id: str, since: int = 0) -> list[JSON]:
+        """Every stored point after `since`, following the pages."""
+        page = self.history(job_id, since)
+        points: list[JSON] = list(page["points"])
+        while page.get("next_since") is not None:
+            page = self.history(job_id, int(page["next_since"]))
+            points.extend(page["points"])
+        return points
 
     def list_jobs(self, *, status: str | None = None, limit: int = 50) -> list[JSON]:
         params: JSON = {"limit": limit}
@@ -146,16 +156,14 @@ class Client:
         """Poll the job until it ends, yielding each new batch of history points once."""
         since = 0
         while True:
-            page = self.history(job_id, since)
-            points: list[JSON] = page["points"]
+            points = self.points_after(job_id, since)
             if points:
                 since = int(points[-1]["iteration"])
             # The job is read after the page; points written in between are fetched at the end.
             job = self.get_job(job_id, max_points=2)
             update = WatchUpdate(job=job, points=points)
             if update.done:
-                tail = self.history(job_id, since)["points"]
-                update.points.extend(tail)
+                update.points.extend(self.points_after(job_id, since))
                 yield update
                 return
             yield update

@@ -1,7 +1,8 @@
 """Curves at scale (issue 12): what storing and reading a learning curve costs as the run grows.
 
 Writes synthetic curves of 1k, 10k, 100k and 1M points straight through the store, in batches
-of 10 points (what a worker recording 100 points/s flushes every 0.1 s), measures the SQLite
+of what a worker recording 100 points/s flushes each DNN_PROGRESS_FLUSH_SECONDS (25 points at
+0.25 s; the code before this change flushed 10 every 0.1 s, one row per point), measures the SQLite
 file growth per point, then starts the real `dnn-service serve` on that file and times the
 three reads a dashboard makes: `GET /jobs/{id}`, `GET /jobs/{id}?max_points=500` and
 `GET /jobs/{id}/curve.png`. A second part trains the recipe workload with `record_every` 1,
@@ -39,13 +40,16 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests" / "support"))
 
+from live_server import LiveServer  # noqa: E402
+
 from app.db.engine import make_engine, make_session_factory, transaction  # noqa: E402
 from app.db.migrate import upgrade_to_head  # noqa: E402
 from app.db.tables import Job, JobStatus  # noqa: E402
+from app.settings import Settings  # noqa: E402
 from app.store import history  # noqa: E402
-from live_server import LiveServer  # noqa: E402
 
-FLUSH_POINTS = 10
+# What a worker recording 100 points/s writes per progress flush.
+FLUSH_POINTS = round(100 * Settings().progress_flush_seconds)
 APPENDS_PER_TRANSACTION = 500
 TENANT = "public"
 CURVE_TABLES = ("history", "history_chunks")
@@ -139,9 +143,7 @@ def reads(url: str, lengths: list[int], jobs: dict[int, str], repeat: int) -> li
             n_returned = len(body.json()["history"])
             r = repeat if n < 1_000_000 else max(1, repeat // 2)
             get = timed(lambda j=job_id: client.get(f"/jobs/{j}").raise_for_status(), r)
-            thin = timed(
-                lambda j=job_id: client.get(f"/jobs/{j}", params={"max_points": 500}), r
-            )
+            thin = timed(lambda j=job_id: client.get(f"/jobs/{j}", params={"max_points": 500}), r)
             png = timed(lambda j=job_id: client.get(f"/jobs/{j}/curve.png").raise_for_status(), r)
             rows.append(
                 [
@@ -180,11 +182,15 @@ def storage(args: argparse.Namespace, lengths: list[int], folder: Path) -> dict[
         pg_factory = make_session_factory(pg_engine)
         n = 100_000
         before = postgres_bytes(pg_factory)
-        write_curve(pg_factory, new_job(pg_factory, n, JobStatus.SUCCEEDED, None), synthetic_points(n, 1))
+        write_curve(
+            pg_factory, new_job(pg_factory, n, JobStatus.SUCCEEDED, None), synthetic_points(n, 1)
+        )
         with pg_engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
             connection.execute(text("VACUUM ANALYZE"))
         grown = postgres_bytes(pg_factory) - before
-        print(f"\nPostgreSQL, {n:,} points: {grown / n:.1f} bytes per point (pg_total_relation_size)")
+        print(
+            f"\nPostgreSQL, {n:,} points: {grown / n:.1f} bytes per point (pg_total_relation_size)"
+        )
         pg_engine.dispose()
     return jobs
 

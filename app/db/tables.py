@@ -115,7 +115,7 @@ class HistoryChunk(Base):
 
     __tablename__ = "history_chunks"
     # SQLite: the rows live in the primary key's b-tree, with no second index beside them.
-    __table_args__ = {"sqlite_with_rowid": False}
+    __table_args__ = ({"sqlite_with_rowid": False},)
 
     job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True)
     level: Mapped[int] = mapped_column(SmallInteger, primary_key=True)

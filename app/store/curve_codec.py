@@ -17,6 +17,7 @@ from __future__ import annotations
 import struct
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import Any
 
 import numpy as np
@@ -42,7 +43,7 @@ Int64s = NDArray[np.int64]
 
 def bucket_width(level: int) -> int:
     """Points per bucket at a summary level (1..N_LEVELS)."""
-    return FIRST_BUCKET_POINTS * LEVEL_FACTOR ** (level - 1)
+    return int(FIRST_BUCKET_POINTS * LEVEL_FACTOR ** (level - 1))
 
 
 @dataclass(frozen=True)
@@ -90,11 +91,11 @@ class Points:
         n = len(points)
         values = np.full((n, len(METRICS)), np.nan, dtype=np.float32)
         for column, key in enumerate(METRICS):
-            values[:, column] = [
-                np.nan if (v := point.get(key)) is None else v for point in points
-            ]
+            values[:, column] = [np.nan if (v := point.get(key)) is None else v for point in points]
         iteration = np.fromiter((int(p["iteration"]) for p in points), np.int64, n)
-        return Points(np.arange(first_ordinal, first_ordinal + n, dtype=np.int64), iteration, values)
+        return Points(
+            np.arange(first_ordinal, first_ordinal + n, dtype=np.int64), iteration, values
+        )
 
     def to_dicts(self) -> list[dict[str, Any]]:
         """The API's point shape: metrics that were not recorded are left out."""
@@ -196,13 +197,13 @@ def chunk_rows(level: int, points: Points) -> list[ChunkRow]:
     if not len(points):
         return []
     if level == 0:
-        bounds = list(range(0, len(points), MAX_CHUNK_POINTS)) + [len(points)]
+        bounds = [*range(0, len(points), MAX_CHUNK_POINTS), len(points)]
     else:
         bucket = points.ordinal // bucket_width(level)
         firsts = np.flatnonzero(np.r_[True, bucket[1:] != bucket[:-1]])
-        bounds = [int(b) for b in firsts[::MAX_ROW_BUCKETS]] + [len(points)]
+        bounds = [*(int(b) for b in firsts[::MAX_ROW_BUCKETS]), len(points)]
     rows = []
-    for start, stop in zip(bounds[:-1], bounds[1:], strict=True):
+    for start, stop in pairwise(bounds):
         part = points.take(slice(start, stop))
         data = pack(part, explicit_ordinals=level > 0)
         rows.append(ChunkRow(level, int(part.iteration[-1]), data))

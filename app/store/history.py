@@ -39,6 +39,9 @@ from app.store.curve_codec import (
 BEFORE_ALL = -1
 # Each thinned bucket returns at most this many points (first, min cost, max cost, last).
 POINTS_PER_BUCKET = 4
+# A curve up to this many times the points asked for is read whole and thinned by rank (more
+# detail than the first summary level's 1/16 of the points); a longer one from a summary level.
+RAW_THINNING = 4
 
 
 @dataclass
@@ -179,9 +182,10 @@ def append_points(session: Session, job_id: str, points: Sequence[dict[str, Any]
     CurveWriter(job_id).append(session, points)
 
 
-def read_page(session: Session, job_id: str, *, since: int = 0, limit: int) -> Page:
-    """Up to `limit` points with iteration > since, oldest first, at full resolution."""
-    cost = ReadCost()
+def _read_points(
+    session: Session, job_id: str, since: int, limit: int, cost: ReadCost
+) -> tuple[Points, bool]:
+    """Up to limit points with iteration > since, and whether more are stored after them."""
     parts: list[Points] = []
     count, after, batch = 0, since, 8
     while count <= limit:
@@ -196,9 +200,16 @@ def read_page(session: Session, job_id: str, *, since: int = 0, limit: int) -> P
         batch = min(batch * 2, 256)
     points = Points.concat(parts)
     if len(points) > limit:
-        points = points.take(slice(0, limit))
-        return Page(points.to_dicts(), int(points.iteration[-1]), cost)
-    return Page(points.to_dicts(), None, cost)
+        return points.take(slice(0, limit)), True
+    return points, False
+
+
+def read_page(session: Session, job_id: str, *, since: int = 0, limit: int) -> Page:
+    """Up to `limit` points with iteration > since, oldest first, at full resolution."""
+    cost = ReadCost()
+    points, more = _read_points(session, job_id, since, limit, cost)
+    next_since = int(points.iteration[-1]) if more else None
+    return Page(points.to_dicts(), next_since, cost)
 
 
 def _level_for(first_ordinal: int, last_ordinal: int, max_points: int) -> int:
@@ -226,11 +237,11 @@ def read_curve(session: Session, job_id: str, *, max_points: int, since: int = 0
     total = int(last.ordinal[-1]) + 1
     first = _chunks(session, job_id, 0, cost, after=since, limit=1)[0].after(since)
     first_ordinal = int(first.ordinal[0])
-    if total - first_ordinal <= max_points:
-        page = read_page(session, job_id, since=since, limit=max_points)
-        cost.rows += page.cost.rows
-        cost.bytes += page.cost.bytes
-        return Curve(page.points, False, total, cost)
+    count = total - first_ordinal
+    if count <= RAW_THINNING * max_points:
+        # Short enough to read whole: thinned by rank into max_points // 4 buckets.
+        points, _ = _read_points(session, job_id, since, count, cost)
+        return Curve(reduce_to(points, max_points).to_dicts(), count > max_points, total, cost)
     level = _level_for(first_ordinal, total - 1, max_points)
     width = bucket_width(level)
     written = Points.concat(_chunks(session, job_id, level, cost, after=since)).after(since)
@@ -258,7 +269,6 @@ def truncate_points_after(session: Session, job_id: str, iteration: int) -> int:
         return 0 if last is None else int(last.ordinal[-1]) + 1
     kept_raw = straddling[0].iteration <= iteration
     n_kept = int(straddling[0].ordinal[0]) + int(kept_raw.sum())
-    table = HistoryChunk.__table__
     for level in range(N_LEVELS + 1):
         first = straddling[0] if level == 0 else None
         if level > 0:
@@ -267,8 +277,10 @@ def truncate_points_after(session: Session, job_id: str, iteration: int) -> int:
         if first is None:
             continue
         session.execute(
-            delete(table).where(
-                table.c.job_id == job_id, table.c.level == level, table.c.last_iteration > iteration
+            delete(HistoryChunk).where(
+                HistoryChunk.job_id == job_id,
+                HistoryChunk.level == level,
+                HistoryChunk.last_iteration > iteration,
             )
         )
         if level == 0:

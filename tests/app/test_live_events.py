@@ -77,10 +77,19 @@ def test_stream_yields_every_point_once_then_ends(http: httpx.Client) -> None:
         assert response.headers["content-type"].startswith("text/event-stream")
         events = list(read_events(response))  # returns only because the server ends the stream
 
+    # Opened without Last-Event-ID: one snapshot of the curve so far (1,500 points never need
+    # thinning), then every later point once.
+    assert events[0].event == "snapshot"
+    snapshot = events[0].json()
+    assert not snapshot["thinned"] and snapshot["points_total"] == len(snapshot["points"])
+    if snapshot["points"]:
+        assert events[0].id == str(snapshot["points"][-1]["iteration"])
+    assert [e.event for e in events].count("snapshot") == 1
     points = [e for e in events if e.event == "point"]
-    assert [p.json()["iteration"] for p in points] == list(range(1, 1501))
+    received = snapshot["points"] + [p.json() for p in points]
+    assert [p["iteration"] for p in received] == list(range(1, 1501))
     assert all(p.id == str(p.json()["iteration"]) for p in points)
-    assert {"cost", "accuracy", "val_cost", "val_accuracy"} <= set(points[-1].json())
+    assert {"cost", "accuracy", "val_cost", "val_accuracy"} <= set(received[-1])
 
     assert events[-1].event == "end"
     final = events[-1].json()
@@ -91,7 +100,7 @@ def test_stream_yields_every_point_once_then_ends(http: httpx.Client) -> None:
 
     # The stream agrees with the stored history.
     stored = http.get(f"/jobs/{job_id}/history").json()["points"]
-    assert [p.json() for p in points] == stored
+    assert received == stored
 
 
 def test_last_event_id_resumes_after_that_iteration(http: httpx.Client) -> None:
@@ -99,13 +108,16 @@ def test_last_event_id_resumes_after_that_iteration(http: httpx.Client) -> None:
     seen: list[int] = []
     with http.stream("GET", f"/jobs/{job_id}/events") as response:
         for event in read_events(response):
+            if event.event == "snapshot":
+                seen += [point["iteration"] for point in event.json()["points"]]
             if event.event == "point":
                 seen.append(int(event.id or 0))
-            if len(seen) == 100:
+            if len(seen) >= 100:
                 break  # drop the connection mid-job, as a flaky network would
     headers = {"Last-Event-ID": str(seen[-1])}
     with http.stream("GET", f"/jobs/{job_id}/events", headers=headers) as response:
         events = list(read_events(response))
+    assert "snapshot" not in [e.event for e in events], "a resumed stream sends no snapshot"
     seen += [int(e.id or 0) for e in events if e.event == "point"]
     assert seen == list(range(1, 801)), "every point exactly once across the reconnect"
     assert events[-1].event == "end"

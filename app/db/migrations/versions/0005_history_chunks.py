@@ -57,7 +57,12 @@ def _convert_job(bind: sa.Connection, job_id: str) -> None:
         bind.execute(
             sa.insert(chunks),
             [
-                {"job_id": job_id, "level": r.level, "last_iteration": r.last_iteration, "data": r.data}
+                {
+                    "job_id": job_id,
+                    "level": r.level,
+                    "last_iteration": r.last_iteration,
+                    "data": r.data,
+                }
                 for r in new_rows
             ],
         )
