@@ -56,3 +56,7 @@ def test_at_most_40_bytes_of_database_per_point(
         return path.stat().st_size
 
     curve_checks.check_storage_per_point(factory, file_bytes)
+
+
+def test_migration_converts_stored_points(sqlite_url: str) -> None:
+    curve_checks.check_migration_converts_stored_points(sqlite_url)

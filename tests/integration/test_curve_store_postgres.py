@@ -50,3 +50,7 @@ def test_at_most_40_bytes_of_database_per_point(factory: sessionmaker[Session]) 
             return int(size or 0)
 
     curve_checks.check_storage_per_point(factory, relation_bytes)
+
+
+def test_migration_converts_stored_points(postgres_url: str) -> None:
+    curve_checks.check_migration_converts_stored_points(postgres_url)

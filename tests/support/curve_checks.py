@@ -12,9 +12,12 @@ from typing import Any
 
 import numpy as np
 import pytest
+from alembic import command
+from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.db.engine import transaction
+from app.db.engine import make_session_factory, transaction
+from app.db.migrate import alembic_config
 from app.db.tables import Job, JobStatus
 from app.settings import Settings
 from app.store import history
@@ -234,3 +237,54 @@ def check_storage_per_point(factory: Factory, database_bytes: Callable[[], int])
     per_point = (database_bytes() - before) / n
     assert per_point <= 40, f"{per_point:.1f} bytes per point"
     return per_point
+
+
+def check_migration_converts_stored_points(database_url: str) -> None:
+    """Revision 0005 turns per-point rows into chunks (and back on downgrade), losing nothing."""
+    config = alembic_config(database_url)
+    command.upgrade(config, "0003")
+    engine = create_engine(database_url)
+    curves = {"with-validation": curve(5_000, seed=7), "without": curve(300, validation=False)}
+    try:
+        with engine.begin() as connection:
+            for job_id, points in curves.items():
+                connection.execute(
+                    text(
+                        "INSERT INTO jobs (id, tenant_id, status, hyperparameters, model_name,"
+                        " n_iterations, last_iteration, created_at) VALUES (:id, 'public',"
+                        " 'succeeded', '{}', 'm', 5000, 5000, CURRENT_TIMESTAMP)"
+                    ),
+                    {"id": job_id},
+                )
+                rows = [{"val_cost": None, "val_accuracy": None, **p} for p in points]
+                connection.execute(
+                    text(
+                        "INSERT INTO history (job_id, iteration, cost, accuracy, val_cost,"
+                        " val_accuracy) VALUES (:job_id, :iteration, :cost, :accuracy,"
+                        " :val_cost, :val_accuracy)"
+                    ),
+                    [{"job_id": job_id, **row} for row in rows],
+                )
+        command.upgrade(config, "0005")
+        factory = make_session_factory(engine)
+        for job_id, points in curves.items():
+            assert views(factory, job_id)[0] == points
+            with factory() as session:
+                thinned = history.read_curve(session, job_id, max_points=100)
+            assert thinned.total == len(points) and thinned.points[-1] == points[-1]
+            assert_real_points(thinned.points, points)
+        # A converted curve is a normal one: it continues, and thins as if written live.
+        more = curve(1_000, seed=8, start=5_001)
+        write(factory, "with-validation", more, batches=(25,))
+        written_live = make_job(factory)
+        write(factory, written_live, curves["with-validation"] + more, batches=(25,))
+        assert views(factory, "with-validation") == views(factory, written_live)
+
+        command.downgrade(config, "0003")
+        with engine.connect() as connection:
+            count = connection.execute(
+                text("SELECT count(*) FROM history WHERE job_id = 'with-validation'")
+            ).scalar_one()
+        assert count == 6_000
+    finally:
+        engine.dispose()
