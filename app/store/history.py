@@ -39,9 +39,10 @@ from app.store.curve_codec import (
 BEFORE_ALL = -1
 # Each thinned bucket returns at most this many points (first, min cost, max cost, last).
 POINTS_PER_BUCKET = 4
-# A curve up to this many times the points asked for is read whole and thinned by rank (more
-# detail than the first summary level's 1/16 of the points); a longer one from a summary level.
-RAW_THINNING = 4
+# A thinned read takes the finest level holding at most this many times the points asked for
+# (every point for a curve that short, else a summary level: between 1 and 4 times) and thins
+# those by rank, so a view has close to max_points points, at a read cost of O(max_points).
+OVERSAMPLING = 4
 
 
 @dataclass
@@ -213,7 +214,7 @@ def read_page(session: Session, job_id: str, *, since: int = 0, limit: int) -> P
 
 
 def _level_for(first_ordinal: int, last_ordinal: int, max_points: int) -> int:
-    """The finest summary level whose buckets over the range fit in max_points."""
+    """The finest summary level whose buckets' points over the range fit in max_points."""
     for level in range(1, N_LEVELS + 1):
         width = bucket_width(level)
         buckets = last_ordinal // width - first_ordinal // width + 1
@@ -226,8 +227,9 @@ def read_curve(session: Session, job_id: str, *, max_points: int, since: int = 0
     """The points with iteration > since, thinned to at most max_points (>= 2) if longer.
 
     A thinned curve is made of real recorded points: the first and the last, and per bucket
-    of the finest level that fits, its first, minimum-cost, maximum-cost and last points, so
-    spikes survive. It reads O(max_points) data, not O(length).
+    its first, minimum-cost, maximum-cost and last points, so spikes survive. The buckets'
+    points come from the finest stored level with at most OVERSAMPLING * max_points of them,
+    re-bucketed by rank down to max_points. It reads O(max_points) data, not O(length).
     """
     cost = ReadCost()
     last = _last_chunk(session, job_id, 0, cost)
@@ -238,11 +240,10 @@ def read_curve(session: Session, job_id: str, *, max_points: int, since: int = 0
     first = _chunks(session, job_id, 0, cost, after=since, limit=1)[0].after(since)
     first_ordinal = int(first.ordinal[0])
     count = total - first_ordinal
-    if count <= RAW_THINNING * max_points:
-        # Short enough to read whole: thinned by rank into max_points // 4 buckets.
+    if count <= OVERSAMPLING * max_points:
         points, _ = _read_points(session, job_id, since, count, cost)
         return Curve(reduce_to(points, max_points).to_dicts(), count > max_points, total, cost)
-    level = _level_for(first_ordinal, total - 1, max_points)
+    level = _level_for(first_ordinal, total - 1, OVERSAMPLING * max_points)
     width = bucket_width(level)
     written = Points.concat(_chunks(session, job_id, level, cost, after=since)).after(since)
     frontier, frontier_after = _frontier(session, job_id, level, cost)
