@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import curve_checks
 import pytest
+from live_server import LiveServer
 from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
+from sse_events import read_events
 
 from app.db.engine import make_engine, make_session_factory
 from app.db.migrate import upgrade_to_head
@@ -54,3 +58,37 @@ def test_at_most_40_bytes_of_database_per_point(factory: sessionmaker[Session]) 
 
 def test_migration_converts_stored_points(postgres_url: str) -> None:
     curve_checks.check_migration_converts_stored_points(postgres_url)
+
+
+def test_long_curve_reads_over_http(postgres_url: str, tmp_path: Path) -> None:
+    """The HTTP reads of a long curve on PostgreSQL: bounded, paged, one snapshot per stream."""
+    upgrade_to_head(postgres_url)
+    engine = make_engine(postgres_url)
+    n = 30_000
+    try:
+        factory = make_session_factory(engine)
+        job_id = curve_checks.make_job(factory, n)
+        points = curve_checks.curve(n, seed=21)
+        curve_checks.write(factory, job_id, points, batches=(25, 1000))
+    finally:
+        engine.dispose()
+    server = LiveServer(postgres_url, tmp_path / "server.log", workers=1)
+    with server, server.client() as http:
+        job = http.get(f"/jobs/{job_id}", params={"max_points": 1000}).json()
+        assert job["thinned"] and job["points_total"] == n
+        assert 250 < len(job["history"]) <= 1000
+        assert job["history"][0] == points[0] and job["history"][-1] == points[-1]
+        assert max(points, key=lambda p: p["cost"]) in job["history"]
+        read: list[dict[str, Any]] = []
+        since: int | None = 0
+        while since is not None:
+            page = http.get(
+                f"/jobs/{job_id}/history", params={"since": since, "limit": 4_000}
+            ).json()
+            read += page["points"]
+            since = page["next_since"]
+        assert read == points
+        with http.stream("GET", f"/jobs/{job_id}/events") as response:
+            events = list(read_events(response))
+        assert [e.event for e in events] == ["snapshot", "status", "end"]
+        assert len(events[0].json()["points"]) <= 2000
