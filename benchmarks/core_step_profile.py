@@ -15,6 +15,7 @@ milliseconds; on the recipe workload use the call count, not the per-call times.
 from __future__ import annotations
 
 import argparse
+import itertools
 import statistics
 import sys
 import time
@@ -117,17 +118,18 @@ def _time(run: Callable[[], object]) -> float:
 
 
 def product_operands(
-    layer_dims: tuple[int, ...], m: int, rng: np.random.Generator
+    layer_dims: tuple[int, ...], m: int, rng: np.random.Generator, X: np.ndarray | None = None
 ) -> list[tuple[str, Callable[[], object]]]:
     """The products one step computes, on fresh C-contiguous float32 operands of its shapes.
 
     Per layer: ``Z = A @ W``, ``dW = A.T @ dZ`` and (after the first) ``dA = dZ @ W.T``; an
     outer product (``n_out == 1``) as broadcasting, its fastest form, as the core does.
-    Biases are left out: the limit is the products of the plain network.
+    Biases are left out: the limit is the products of the plain network. ``X``, if given, is
+    the first layer's input.
     """
     products: list[tuple[str, Callable[[], object]]] = []
-    for layer, (n_in, n_out) in enumerate(zip(layer_dims, layer_dims[1:], strict=False)):
-        A = rng.standard_normal((m, n_in), dtype=np.float32)
+    for layer, (n_in, n_out) in enumerate(itertools.pairwise(layer_dims)):
+        A = X if layer == 0 and X is not None else rng.standard_normal((m, n_in), np.float32)
         W = rng.standard_normal((n_in, n_out), dtype=np.float32)
         Z = np.empty((m, n_out), dtype=np.float32)
         dZ = rng.standard_normal((m, n_out), dtype=np.float32)
