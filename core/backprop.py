@@ -115,14 +115,17 @@ class Workspace:
         # several times faster than sum(axis=0).
         self.ones = np.ones(batch_size, dtype=dtype)
         self.bias_partial = np.empty(widths[0] + 1, dtype=dtype)
-        # For widening layers (n_in + 1 < n_out) OpenBLAS computes (delta.T @ A).T faster than
-        # A.T @ delta (measured on the recipe's 32->64 and 64->128 layers: 1.5-1.8x), even with
-        # the transposing copy; narrowing layers are faster the other way round.
-        self.transposed_gradients = {
-            layer: np.empty(block.T.shape, dtype=dtype)
+        # For widening layers (n_in + 1 < n_out) OpenBLAS computes delta.T @ A faster than
+        # A.T @ delta; written straight into the gradient's transpose (a Fortran-ordered view,
+        # which matmul hands to BLAS as is) it needs no copy: on the recipe's 32->64, 64->128
+        # and 128->256 layers 20, 46 and 137 us against 31, 62 and 149 us for A.T @ delta and
+        # 22, 53 and 137 us for the product into a buffer plus a transposing copy. Narrowing
+        # layers are faster the other way round.
+        self.transposed_gradients = frozenset(
+            layer
             for layer, block in enumerate(self.blocks)
             if layer > 0 and block.shape[0] < block.shape[1]
-        }
+        )
         self.first_bias = np.zeros(widths[0] + 1, dtype=dtype)
         # Mini-batches are gathered into these; full-batch training passes its data directly.
         self.batch_size = batch_size
@@ -221,12 +224,11 @@ class Workspace:
         for layer in range(last, 0, -1):
             below = views[layer - 1]
             block, gradient = blocks[layer], gradient_blocks[layer]
-            transposed = self.transposed_gradients.get(layer)
-            if transposed is None:
-                matmul(below.A_aug.T, delta, out=gradient)  # dW stacked on db
+            # dW stacked on db.
+            if layer in self.transposed_gradients:
+                matmul(delta.T, below.A_aug, out=gradient.T)
             else:
-                matmul(delta.T, below.A_aug, out=transposed)
-                np.copyto(gradient, transposed.T)
+                matmul(below.A_aug.T, delta, out=gradient)
             if l2 != 0.0:
                 gradient[:-1] += (scale * l2 / m) * block[:-1]
             outer = block.shape[1] == 1
