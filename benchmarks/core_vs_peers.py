@@ -214,6 +214,12 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="few iterations, for a smoke run")
     parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds (default 5)")
     parser.add_argument("--workload", choices=[w.name for w in WORKLOADS], action="append")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        help="BLAS/OpenMP threads for every peer (sets OPENBLAS_NUM_THREADS and OMP_NUM_THREADS "
+        "for the children; default: numpy's own choice)",
+    )
     parser.add_argument("--child", nargs=3, metavar=("PEER", "WORKLOAD", "ITERATIONS"))
     args = parser.parse_args()
     by_name = {w.name: w for w in WORKLOADS}
@@ -222,10 +228,22 @@ def main() -> None:
         print(json.dumps(child(peer, by_name[name], int(iterations))))
         return
 
+    if args.threads is not None:
+        # Set before any child starts; the children read it when their BLAS loads.
+        os.environ["OPENBLAS_NUM_THREADS"] = os.environ["OMP_NUM_THREADS"] = str(args.threads)
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(args.threads)  # so that the header below reports it
     # Linux keeps ru_maxrss across fork and exec, so this parent stays small (no torch or
     # scikit-learn import here) lest its peak be counted in the children's.
     print(f"numpy {np.__version__}; peer versions are printed with their rows")
     print(f"BLAS threads (all peers): {blas_threads()}; cpus: {os.cpu_count()}")
+    for pool in threadpool_info():  # which kernels run, as threadpoolctl reports them
+        if pool["user_api"] == "blas":
+            print(
+                f"numpy's BLAS: {pool['internal_api']} {pool['version']}, "
+                f"kernel {pool.get('architecture')}, {pool.get('threading_layer')}"
+            )
     for var in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OMP_NUM_THREADS"):
         print(f"{var}={os.environ.get(var, '(unset)')}")
     workloads = [by_name[name] for name in args.workload] if args.workload else WORKLOADS
