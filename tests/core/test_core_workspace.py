@@ -92,14 +92,17 @@ def test_widening_layer_gradients_match_central_differences(l2: float) -> None:
     assert_gradients_match(net, X, Y, l2, workspace.gradients)
 
 
+@pytest.mark.parametrize("hidden", [(3, 6), (6,)])
 @pytest.mark.parametrize("output", ["sigmoid", "softmax"])
 @pytest.mark.parametrize("activation", sorted(ACTIVATIONS))
-def test_row_blocks_give_the_same_step(activation: str, output: str) -> None:
+def test_row_blocks_give_the_same_step(
+    activation: str, output: str, hidden: tuple[int, ...]
+) -> None:
     # Large batches run their elementwise work in row blocks (and accumulate the first bias
     # gradient block by block); tiny blocks force that path on a small problem.
     rng = np.random.default_rng(11)
     n_out = 1 if output == "sigmoid" else 3
-    net = Network((4, 3, 6, n_out), activation, output, init="xavier", seed=2, dtype="float64")
+    net = Network((4, *hidden, n_out), activation, output, init="xavier", seed=2, dtype="float64")
     for b in net.biases:
         b[:] = rng.standard_normal(b.shape) * 0.1
     X = rng.standard_normal((50, 4))
