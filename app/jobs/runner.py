@@ -174,9 +174,11 @@ def _train_and_store(
             f"the job time limit of {limit:g} s was reached",
         )
 
-    final = result.history[-1] if result.history else {}
+    # The metrics of the weights the model holds: the best point's when early stopping put
+    # them back, named by their iteration (issue 11).
+    held = result.held_point or {}
     metrics = {
-        **final,
+        **held,
         "n_iterations_run": result.n_iterations_run,
         "stopped_early": result.stopped_early,
         "best_iteration": result.best_iteration,
