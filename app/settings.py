@@ -27,6 +27,12 @@ class Settings(BaseSettings):
     # A job whose worker has not written a heartbeat for this long is considered abandoned.
     job_lease_seconds: float = Field(default=60.0, gt=0)
     job_time_limit_seconds: float = Field(default=3600.0, gt=0)
+    # A running job stores its training state this often (and when cancelled), so a worker's
+    # death costs at most this much training.
+    checkpoint_seconds: float = Field(default=30.0, gt=0)
+    # Claims of one job: a job whose worker dies is queued again (and resumed from its last
+    # checkpoint) until it has been claimed this many times, then fails.
+    max_attempts: int = Field(default=3, ge=1, le=100)
     # How often a running job writes buffered history and checks for cancellation.
     progress_flush_seconds: float = Field(default=0.1, gt=0)
     # How often a live event stream (GET /jobs/{id}/events) looks for new points.

@@ -7,9 +7,10 @@ from sqlalchemy.orm import Session
 from app import ingest
 from app.db.tables import Dataset, Job
 from app.errors import InvalidInput, LimitExceeded, TooManyRequests
-from app.schemas.jobs import TrainRequest
+from app.jobs.resume import plan_resume
+from app.schemas.jobs import Hyperparameters, TrainRequest
 from app.settings import Settings
-from app.store import datasets, jobs
+from app.store import checkpoints, datasets, jobs
 
 COMPATIBLE_TASKS = {
     "binary": {"binary"},
@@ -18,8 +19,7 @@ COMPATIBLE_TASKS = {
 }
 
 
-def _check_limits(request: TrainRequest, settings: Settings) -> None:
-    hp = request.hyperparameters
+def _check_limits(hp: Hyperparameters, settings: Settings) -> None:
     if len(hp.hidden_layers) > settings.max_hidden_layers:
         raise LimitExceeded(
             f"{len(hp.hidden_layers)} hidden layers requested; at most {settings.max_hidden_layers}"
@@ -48,14 +48,18 @@ def _check_task(task: str, dataset: Dataset) -> None:
 def submit_training(
     session: Session, tenant_id: str, request: TrainRequest, settings: Settings
 ) -> Job:
-    _check_limits(request, settings)
+    plan = plan_resume(session, tenant_id, request)
+    hp = plan.hyperparameters if plan is not None else request.hyperparameters
+    _check_limits(hp, settings)
     active = jobs.count_active_jobs(session, tenant_id)
     if active >= settings.max_active_jobs_per_tenant:
         raise TooManyRequests(
             f"{active} jobs are already queued or running for this tenant; "
             f"at most {settings.max_active_jobs_per_tenant} at once"
         )
-    if request.dataset is not None:
+    if plan is not None:
+        dataset = plan.dataset
+    elif request.dataset is not None:
         parsed = ingest.from_rows(
             request.dataset.features, request.dataset.labels, max_cells=settings.max_dataset_cells
         )
@@ -71,18 +75,25 @@ def submit_training(
     else:
         assert request.dataset_id is not None  # the schema guarantees one of the two
         dataset = datasets.get_dataset(session, tenant_id, request.dataset_id)
-    hp = request.hyperparameters
     _check_task(hp.task, dataset)
     if hp.batch_size is not None and hp.batch_size > dataset.n_samples:
         raise InvalidInput(
             f"batch_size {hp.batch_size} exceeds the dataset's {dataset.n_samples} samples",
             [{"loc": ["hyperparameters", "batch_size"], "msg": "larger than the dataset"}],
         )
-    return jobs.create_job(
+    job = jobs.create_job(
         session,
         tenant_id=tenant_id,
         dataset_id=dataset.id,
         hyperparameters=hp.model_dump(),
-        model_name=request.name or dataset.name,
+        model_name=plan.model_name if plan is not None else request.name or dataset.name,
         n_iterations=hp.n_iterations,
+        start_iteration=plan.start_iteration if plan is not None else 0,
+        parent_model_id=plan.parent_model_id if plan is not None else None,
+        parent_job_id=plan.parent_job_id if plan is not None else None,
     )
+    if plan is not None:
+        # The parent's state is the new job's first checkpoint: its worker resumes from it as
+        # from any checkpoint.
+        checkpoints.save_checkpoint(session, job.id, plan.start_iteration, plan.state)
+    return job

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import delete, func, insert, select
 from sqlalchemy.orm import Session
 
 from app.db.tables import HistoryPoint
@@ -20,6 +20,16 @@ def append_points(session: Session, job_id: str, points: Sequence[dict[str, Any]
         {"job_id": job_id, **{key: point.get(key) for key in POINT_COLUMNS}} for point in points
     ]
     session.execute(insert(HistoryPoint), rows)
+
+
+def truncate_points_after(session: Session, job_id: str, iteration: int) -> None:
+    """Delete the points recorded after ``iteration``: a job resumed from a checkpoint at that
+    iteration records them again, so the curve holds every iteration once."""
+    session.execute(
+        delete(HistoryPoint).where(
+            HistoryPoint.job_id == job_id, HistoryPoint.iteration > iteration
+        )
+    )
 
 
 def read_points(
