@@ -145,7 +145,7 @@ class LocalWorkerPool:
         worker_ids = [worker_id_for(process.pid) for process in dead if process.pid is not None]
         self._reconcile_workers(worker_ids, "its worker died")
 
-    def _reconcile_workers(self, worker_ids: list[str], why: str) -> None:
+    def _reconcile_workers(self, worker_ids: list[str], why: str, shutdown: bool = False) -> None:
         lease = timedelta(seconds=self._settings.job_lease_seconds)
         with transaction(self._factory) as session:
             outcome = jobs.reconcile_abandoned(
@@ -153,6 +153,7 @@ class LocalWorkerPool:
                 lease=lease,
                 max_attempts=self._settings.max_attempts,
                 dead_workers=worker_ids,
+                shutdown=shutdown,
             )
         if outcome.requeued:
             log.warning("queued again (%s), to resume from a checkpoint: %s", why, outcome.requeued)
@@ -178,4 +179,6 @@ class LocalWorkerPool:
                 os.kill(process.pid or 0, signal.SIGTERM)
         for process in self._processes:
             process.join(timeout)
-        self._reconcile(self._processes)
+        # Stopping is not the jobs' fault: their interrupted attempts do not count.
+        stopped = [worker_id_for(p.pid) for p in self._processes if p.pid is not None]
+        self._reconcile_workers(stopped, "the server stopped", shutdown=True)

@@ -217,6 +217,7 @@ def reconcile_abandoned(
     lease: timedelta,
     max_attempts: int,
     dead_workers: Sequence[str] = (),
+    shutdown: bool = False,
     now: datetime | None = None,
 ) -> Reconciled:
     """Handle running jobs whose worker is known dead or whose heartbeat lease ran out.
@@ -225,7 +226,8 @@ def reconcile_abandoned(
     last checkpoint); one without fails with the reason; one being cancelled is cancelled. Each
     change is a conditional update on the status, worker and lease it was decided on, so two
     reconcilers never both act and a job re-claimed meanwhile is left alone. History rows and
-    checkpoints stay.
+    checkpoints stay. With ``shutdown`` (this server stopped its own workers), the interrupted
+    attempt does not count: the job is queued again whatever its attempts.
     """
     now = now or utcnow()
     running = [JobStatus.RUNNING, JobStatus.CANCELLING]
@@ -246,13 +248,15 @@ def reconcile_abandoned(
                 "error": "the worker stopped while the job was being cancelled",
                 "finished_at": now,
             }
-        elif attempts < max_attempts:
+        elif attempts < max_attempts or shutdown:
             values = {
                 "status": JobStatus.QUEUED,
                 "worker_id": None,
                 "heartbeat_at": None,
                 "dispatched_at": None,
             }
+            if shutdown:
+                values["attempts"] = Job.attempts - 1
         else:
             values = {
                 "status": JobStatus.FAILED,

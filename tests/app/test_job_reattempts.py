@@ -123,3 +123,16 @@ def test_a_job_being_cancelled_is_cancelled_and_keeps_its_checkpoint(
     assert _job(factory, job_id).status == JobStatus.CANCELLED
     with factory() as session:
         assert checkpoints.load_checkpoint(session, job_id) == checkpoints.Checkpoint(7, b"state-7")
+
+
+def test_a_server_stopping_its_own_workers_does_not_use_up_an_attempt(
+    factory: sessionmaker[Session], job_id: str
+) -> None:
+    with transaction(factory) as session:
+        assert jobs.claim_job(session, job_id, "host:1")
+        # As if on its last attempt.
+        session.execute(update(Job).where(Job.id == job_id).values(attempts=3))
+    outcome = _reconcile(factory, dead_workers=["host:1"], shutdown=True)
+    assert outcome.requeued == [job_id]
+    job = _job(factory, job_id)
+    assert (job.status, job.attempts) == (JobStatus.QUEUED, 2)
