@@ -15,11 +15,14 @@ import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, TextIO, get_args
 
 import numpy as np
 
 from app.client import Client, ClientError, WatchUpdate
+from app.db.tables import JobStatus
+from app.schemas.jobs import RequestedTask
+from core.choices import DTYPES, HIDDEN_ACTIVATIONS, INITS, LR_SCHEDULES, OPTIMIZERS
 
 # Exit codes: 0 succeeded; argparse itself uses 2 for usage errors.
 EXIT_JOB_FAILED = 1
@@ -27,6 +30,7 @@ EXIT_JOB_CANCELLED = 3
 EXIT_REQUEST_FAILED = 4
 EXIT_INTERRUPTED = 130
 BAR_WIDTH = 30
+REQUESTED_TASKS: tuple[str, ...] = get_args(RequestedTask)
 
 
 def _client(args: argparse.Namespace) -> Client:
@@ -119,13 +123,33 @@ def _hyperparameters(args: argparse.Namespace) -> dict[str, Any]:
         "learning_rate": args.learning_rate,
         "optimizer": args.optimizer,
         "activation": args.activation,
+        "task": args.task,
+        "init": args.init,
+        "momentum": args.momentum,
+        "beta1": args.beta1,
+        "beta2": args.beta2,
+        "epsilon": args.epsilon,
         "batch_size": args.batch_size,
+        "shuffle": False if args.no_shuffle else None,
+        "l2": args.l2,
+        "lr_decay": args.lr_decay,
+        "decay_rate": args.decay_rate,
+        "decay_steps": args.decay_steps,
         "validation_fraction": args.validation_fraction,
+        "early_stopping": _early_stopping(args),
         "seed": args.seed,
+        "record_every": args.record_every,
+        "dtype": args.dtype,
         "standardize": False if args.no_standardize else None,
     }
     # Unset options take the server's defaults.
     return {key: value for key, value in chosen.items() if value is not None}
+
+
+def _early_stopping(args: argparse.Namespace) -> dict[str, Any] | None:
+    if args.patience is None:
+        return None
+    return {"patience": args.patience, "restore_best": not args.keep_last}
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -234,11 +258,34 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     train.add_argument("--hidden", type=_hidden_layers, default=None, help="e.g. 16,8")
     train.add_argument("--iterations", type=int, default=None)
     train.add_argument("--learning-rate", type=float, default=None)
-    train.add_argument("--optimizer", choices=["gd", "momentum", "nesterov", "adam"])
-    train.add_argument("--activation", choices=["relu", "leaky_relu", "tanh", "sigmoid"])
+    train.add_argument("--optimizer", choices=OPTIMIZERS)
+    train.add_argument("--activation", choices=HIDDEN_ACTIVATIONS)
+    train.add_argument("--task", choices=REQUESTED_TASKS, help="default: auto, from the labels")
+    train.add_argument("--init", choices=INITS)
+    train.add_argument("--momentum", type=float, default=None, help="momentum and nesterov")
+    train.add_argument("--beta1", type=float, default=None, help="adam")
+    train.add_argument("--beta2", type=float, default=None, help="adam")
+    train.add_argument("--epsilon", type=float, default=None, help="adam")
     train.add_argument("--batch-size", type=int, default=None)
+    train.add_argument(
+        "--no-shuffle", action="store_true", help="mini-batches in the rows' order every epoch"
+    )
+    train.add_argument("--l2", type=float, default=None)
+    train.add_argument("--lr-decay", choices=LR_SCHEDULES)
+    train.add_argument("--decay-rate", type=float, default=None)
+    train.add_argument("--decay-steps", type=int, default=None)
     train.add_argument("--validation-fraction", type=float, default=None)
+    train.add_argument(
+        "--patience", type=int, default=None, help="early stopping (needs --validation-fraction)"
+    )
+    train.add_argument(
+        "--keep-last",
+        action="store_true",
+        help="with --patience: keep the last weights, not the best validation cost's",
+    )
     train.add_argument("--seed", type=int, default=None)
+    train.add_argument("--record-every", type=int, default=None)
+    train.add_argument("--dtype", choices=DTYPES)
     train.add_argument(
         "--no-standardize", action="store_true", help="train on the raw feature values"
     )
@@ -251,9 +298,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     train.set_defaults(handler=_guarded(_train))
 
     jobs = commands.add_parser("jobs", help="list training jobs on a server")
-    jobs.add_argument(
-        "--status", choices=["queued", "running", "cancelling", "succeeded", "failed", "cancelled"]
-    )
+    jobs.add_argument("--status", choices=[status.value for status in JobStatus])
     jobs.add_argument("--limit", type=int, default=50)
     _connection_options(jobs)
     jobs.set_defaults(handler=_guarded(_jobs))

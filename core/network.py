@@ -17,12 +17,11 @@ from numpy.typing import ArrayLike, NDArray
 
 from core import serialization
 from core.activations import ACTIVATIONS, Array
+from core.choices import DTYPES, HIDDEN_ACTIVATIONS, INITS, OUTPUTS, TASK_OF_OUTPUT, Task
 from core.errors import ModelFormatError
-from core.outputs import ACTIVATE, TASKS
+from core.outputs import ACTIVATE
 from core.preprocessing import as_feature_matrix, standardize
 
-DTYPES = ("float32", "float64")
-INITS = ("he", "xavier", "glorot", "normal")
 NORMAL_INIT_SCALE = 0.1
 
 
@@ -62,12 +61,14 @@ class Network:
     ----------
     layer_dims : sequence of int
         ``(n_features, hidden_1, ..., n_outputs)``; at least an input and an output width.
-    hidden_activation : {"relu", "leaky_relu", "tanh", "sigmoid"}
-    output : {"sigmoid", "softmax", "identity"}
-        Binary classification (one unit), multiclass classification (one unit per class) or
-        regression; each comes with its cost (see :mod:`core.outputs`).
-    init : {"he", "xavier", "glorot", "normal"}
-        Weight initialization, see :func:`init_weights`.
+    hidden_activation : str
+        One of ``core.choices.HIDDEN_ACTIVATIONS``.
+    output : str
+        ``"sigmoid"``: binary classification (one unit), ``"softmax"``: multiclass (one unit
+        per class), ``"identity"``: regression; each comes with its cost (see
+        :mod:`core.outputs`), and ``core.choices.OUTPUT_FOR_TASK`` maps tasks to them.
+    init : str
+        Weight initialization, one of ``core.choices.INITS``; see :func:`init_weights`.
     seed : int or None
         Seed of the initialization; the same seed gives the same weights (None: fresh entropy).
     dtype : {"float32", "float64"}
@@ -105,8 +106,8 @@ class Network:
         dims = tuple(int(d) for d in layer_dims)
         if len(dims) < 2 or min(dims) < 1:
             raise ValueError(f"layer_dims needs at least two positive widths, got {layer_dims}")
-        _check_choice("hidden_activation", hidden_activation, tuple(ACTIVATIONS))
-        _check_choice("output", output, tuple(ACTIVATE))
+        _check_choice("hidden_activation", hidden_activation, HIDDEN_ACTIVATIONS)
+        _check_choice("output", output, OUTPUTS)
         _check_choice("dtype", dtype, DTYPES)
         if output == "sigmoid" and dims[-1] != 1:
             raise ValueError(f"a sigmoid output has one unit, got {dims[-1]}")
@@ -176,9 +177,9 @@ class Network:
         return net
 
     @property
-    def task(self) -> str:
+    def task(self) -> Task:
         """``"binary"``, ``"multiclass"`` or ``"regression"``, from the output layer."""
-        return TASKS[self.output]
+        return TASK_OF_OUTPUT[self.output]
 
     @property
     def n_features(self) -> int:

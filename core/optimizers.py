@@ -12,9 +12,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from core.activations import Array
-
-OPTIMIZERS = ("gd", "momentum", "nesterov", "adam")
-LR_SCHEDULES = ("none", "inverse_time", "step")
+from core.choices import LR_SCHEDULES, OPTIMIZERS
 
 
 class Optimizer:

@@ -145,9 +145,3 @@ ACCURACY: dict[str, Accuracy] = {
     "softmax": multiclass_accuracy,
     "identity": r2_score,
 }
-
-TASKS: dict[str, str] = {
-    "sigmoid": "binary",
-    "softmax": "multiclass",
-    "identity": "regression",
-}

@@ -74,7 +74,8 @@ def encode_targets(
     y : array-like of shape (n_samples,) or (n_samples, n_outputs)
         Class labels (any values ``np.unique`` can sort) for ``"sigmoid"`` and ``"softmax"``
         outputs; real targets for ``"identity"``.
-    output : {"sigmoid", "softmax", "identity"}
+    output : str
+        The network's output layer, one of ``core.choices.OUTPUTS``.
     n_outputs : int
         Width of the network's output layer.
     dtype : numpy dtype
@@ -93,6 +94,10 @@ def encode_targets(
     """
     labels = np.asarray(y)
     if output == "identity":
+        if labels.dtype.kind not in "biuf":
+            raise ValueError(
+                f"regression targets must be numbers, got labels of dtype {labels.dtype}"
+            )
         if labels.ndim == 1:
             labels = labels[:, None]
         if labels.ndim != 2 or labels.shape[1] != n_outputs:

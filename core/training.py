@@ -12,15 +12,10 @@ from numpy.typing import ArrayLike, NDArray
 
 from core.activations import Array
 from core.backprop import Workspace, evaluate
+from core.choices import LR_SCHEDULES, OPTIMIZERS, LrSchedule, OptimizerName
 from core.errors import DivergenceError
 from core.network import Network
-from core.optimizers import (
-    LR_SCHEDULES,
-    OPTIMIZERS,
-    Optimizer,
-    learning_rate_at,
-    make_optimizer,
-)
+from core.optimizers import Optimizer, learning_rate_at, make_optimizer
 from core.outputs import ACCURACY
 from core.preprocessing import (
     as_feature_matrix,
@@ -72,7 +67,8 @@ class TrainConfig:
         Initial step size.
     n_iterations : int
         Full-batch gradient steps, or epochs (passes over the training data) with mini-batches.
-    optimizer : {"gd", "momentum", "nesterov", "adam"}
+    optimizer : str
+        One of ``core.choices.OPTIMIZERS``.
     batch_size : int or None
         Rows per gradient step; ``None`` is full-batch (the seed recipe).
     l2 : float
@@ -92,7 +88,8 @@ class TrainConfig:
         Reshuffle the rows every epoch for mini-batches.
     momentum, beta1, beta2, epsilon : float
         Optimizer constants (momentum/nesterov and Adam).
-    lr_decay : {"none", "inverse_time", "step"}
+    lr_decay : str
+        One of ``core.choices.LR_SCHEDULES``.
     decay_rate : float
     decay_steps : int
         Schedule constants, see :func:`core.optimizers.learning_rate_at`.
@@ -100,7 +97,7 @@ class TrainConfig:
 
     learning_rate: float = 0.01
     n_iterations: int = 1000
-    optimizer: str = "gd"
+    optimizer: OptimizerName = "gd"
     batch_size: int | None = None
     l2: float = 0.0
     validation_fraction: float = 0.0
@@ -113,7 +110,7 @@ class TrainConfig:
     beta1: float = 0.9
     beta2: float = 0.999
     epsilon: float = 1e-8
-    lr_decay: str = "none"
+    lr_decay: LrSchedule = "none"
     decay_rate: float = 0.0
     decay_steps: int = 1
 

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, status
+from fastapi import APIRouter, status
 
-from app.api.deps import AdminDep, SessionDep
-from app.auth import AuthGate
+from app.api.deps import AdminDep, AuthGateDep, SessionDep
 from app.db.tables import ApiKey
 from app.schemas.admin import KeyCreate, KeyCreated, KeyList, KeyOut, TenantList, TenantOut
 from app.schemas.common import error_responses
@@ -39,9 +38,8 @@ def create_key(body: KeyCreate, session: SessionDep, _admin: AdminDep) -> KeyCre
 
 
 @router.delete("/keys/{key_id}", response_model=KeyOut)
-def revoke_key(key_id: str, request: Request, session: SessionDep, _admin: AdminDep) -> KeyOut:
+def revoke_key(key_id: str, session: SessionDep, gate: AuthGateDep, _admin: AdminDep) -> KeyOut:
     with session.begin():
         revoked = to_out(keys.revoke_key(session, key_id))
-    gate: AuthGate = request.app.state.auth
     gate.invalidate()
     return revoked

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from starlette.datastructures import UploadFile
 
 from app import ingest
-from app.api.deps import ReadSessionDep, SessionDep, SettingsDep, TenantDep
+from app.api.deps import ReadSessionDep, SessionDep, SessionFactoryDep, SettingsDep, TenantDep
 from app.db.tables import Dataset
 from app.errors import Conflict, InvalidInput
 from app.schemas.common import Limit, Offset, error_responses
@@ -137,6 +137,7 @@ async def create_dataset(
     request: Request,
     settings: SettingsDep,
     tenant: TenantDep,
+    factory: SessionFactoryDep,
     idempotency_key: Annotated[
         str | None,
         Header(description="retrying with the same key returns the first response"),
@@ -144,7 +145,7 @@ async def create_dataset(
 ) -> JSONResponse:
     key = idempotency.check_key(idempotency_key) if idempotency_key is not None else None
     upload = await _parse_upload(request, settings.max_dataset_cells)
-    return await run_in_threadpool(_store, request.app.state.session_factory, tenant, upload, key)
+    return await run_in_threadpool(_store, factory, tenant, upload, key)
 
 
 @router.get("", response_model=DatasetList)

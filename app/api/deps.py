@@ -25,15 +25,29 @@ async def get_settings(request: Request) -> Settings:
     return settings
 
 
-def get_session(request: Request) -> Iterator[Session]:
+async def get_session_factory(request: Request) -> sessionmaker[Session]:
+    """For routes that open their own short sessions (in a thread, or per poll)."""
     factory: sessionmaker[Session] = request.app.state.session_factory
+    return factory
+
+
+async def get_read_session_factory(request: Request) -> sessionmaker[Session]:
+    """Read-only sessions: on SQLite they never take the write lock from the workers."""
+    factory: sessionmaker[Session] = request.app.state.read_session_factory
+    return factory
+
+
+SessionFactoryDep = Annotated[sessionmaker[Session], Depends(get_session_factory)]
+ReadSessionFactoryDep = Annotated[sessionmaker[Session], Depends(get_read_session_factory)]
+
+
+def get_session(factory: SessionFactoryDep) -> Iterator[Session]:
     with factory() as session:
         yield session
 
 
-def get_read_session(request: Request) -> Iterator[Session]:
+def get_read_session(factory: ReadSessionFactoryDep) -> Iterator[Session]:
     """A session for routes that only read: on SQLite it never holds the write lock."""
-    factory: sessionmaker[Session] = request.app.state.read_session_factory
     with factory() as session:
         yield session
 
@@ -48,6 +62,11 @@ async def get_model_cache(request: Request) -> ModelCache:
     return cache
 
 
+async def get_auth_gate(request: Request) -> AuthGate:
+    gate: AuthGate = request.app.state.auth
+    return gate
+
+
 def _resolve_caller(
     gate: AuthGate, factory: sessionmaker[Session], authorization: str | None
 ) -> Caller:
@@ -57,14 +76,13 @@ def _resolve_caller(
 
 
 async def get_caller(
-    request: Request,
+    gate: Annotated[AuthGate, Depends(get_auth_gate)],
+    factory: ReadSessionFactoryDep,
     authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
 ) -> Caller:
-    gate: AuthGate = request.app.state.auth
     cached = gate.cached_caller(authorization)
     if cached is not None:
         return cached
-    factory: sessionmaker[Session] = request.app.state.read_session_factory
     return await run_in_threadpool(_resolve_caller, gate, factory, authorization)
 
 
@@ -83,5 +101,6 @@ SessionDep = Annotated[Session, Depends(get_session)]
 ReadSessionDep = Annotated[Session, Depends(get_read_session)]
 ExecutorDep = Annotated[Executor, Depends(get_executor)]
 ModelCacheDep = Annotated[ModelCache, Depends(get_model_cache)]
+AuthGateDep = Annotated[AuthGate, Depends(get_auth_gate)]
 TenantDep = Annotated[str, Depends(get_tenant)]
 AdminDep = Annotated[Caller, Depends(require_admin)]

@@ -7,11 +7,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Query, Response, status
 from fastapi.responses import JSONResponse
 from pydantic import TypeAdapter
+from sqlalchemy.orm import Session
 
 from app.api.deps import ExecutorDep, ReadSessionDep, SessionDep, SettingsDep, TenantDep
 from app.db.tables import Job, JobStatus
-from app.errors import ServiceUnavailable
-from app.jobs.submit import submit_training
+from app.jobs.submit import SubmitHooks, submit_and_dispatch
 from app.schemas.common import Limit, Offset, Since, error_responses
 from app.schemas.jobs import HistoryOut, JobAccepted, JobList, JobOut, JobSummary, TrainRequest
 from app.store import history, idempotency, jobs
@@ -62,6 +62,30 @@ def summary(job: Job) -> JobSummary:
     )
 
 
+class _IdempotentTrain(SubmitHooks[JSONResponse]):
+    """POST /train's idempotency, run inside submit_and_dispatch's transactions."""
+
+    def __init__(self, tenant: str, key: str | None, digest: str) -> None:
+        self.tenant, self.key, self.digest = tenant, key, digest
+
+    def replay(self, session: Session) -> JSONResponse | None:
+        if not self.key:
+            return None
+        replay = idempotency.find_replay(session, self.tenant, TRAIN_SCOPE, self.key, self.digest)
+        return accepted_response(replay.response, replay.status_code) if replay else None
+
+    def accepted(self, session: Session, job: Job) -> None:
+        if self.key:
+            body = accepted_body(job)
+            idempotency.remember(
+                session, self.tenant, TRAIN_SCOPE, self.key, self.digest, 202, body
+            )
+
+    def not_dispatched(self, session: Session) -> None:
+        if self.key:
+            idempotency.forget(session, self.tenant, TRAIN_SCOPE, self.key)
+
+
 @router.post(
     "/train",
     status_code=status.HTTP_202_ACCEPTED,
@@ -81,35 +105,20 @@ def train(
 ) -> Response:
     key = idempotency.check_key(idempotency_key) if idempotency_key is not None else None
     digest = idempotency.request_digest(body.model_dump_json().encode())
-    with session.begin():
-        replay = idempotency.find_replay(session, tenant, TRAIN_SCOPE, key, digest) if key else None
-        if replay:
-            return accepted_response(replay.response, replay.status_code)
-        job = submit_training(session, tenant, body, settings)
-        location = f"/jobs/{job.id}"
-        accepted = JobAccepted(
-            job_id=job.id,
-            status=JobStatus.QUEUED,
-            dataset_id=str(job.dataset_id),
-            location=location,
-        ).model_dump(mode="json")
-        if key:
-            idempotency.remember(session, tenant, TRAIN_SCOPE, key, digest, 202, accepted)
-    try:
-        executor.submit(job.id)
-    except ServiceUnavailable:
-        # The row was committed first (a worker must find it when the message arrives), so the
-        # client, told 503, must not also find a queued job that would never start: close it.
-        with session.begin():
-            jobs.fail_unstarted_job(
-                session, job.id, "not started: the job queue was unreachable at submission"
-            )
-            if key:
-                idempotency.forget(session, tenant, TRAIN_SCOPE, key)
-        raise
-    with session.begin():
-        jobs.mark_dispatched(session, job.id)
-    return accepted_response(accepted, status.HTTP_202_ACCEPTED)
+    hooks = _IdempotentTrain(tenant, key, digest)
+    submitted = submit_and_dispatch(session, executor, tenant, body, settings, hooks)
+    if isinstance(submitted, JSONResponse):
+        return submitted
+    return accepted_response(accepted_body(submitted), status.HTTP_202_ACCEPTED)
+
+
+def accepted_body(job: Job) -> dict[str, Any]:
+    return JobAccepted(
+        job_id=job.id,
+        status=JobStatus.QUEUED,
+        dataset_id=str(job.dataset_id),
+        location=f"/jobs/{job.id}",
+    ).model_dump(mode="json")
 
 
 def accepted_response(accepted: dict[str, Any], status_code: int) -> JSONResponse:

@@ -15,7 +15,7 @@ from fastapi.responses import StreamingResponse
 from sqlalchemy.orm import Session, sessionmaker
 
 from app import plots
-from app.api.deps import SettingsDep, TenantDep
+from app.api.deps import ReadSessionFactoryDep, SettingsDep, TenantDep
 from app.api.jobs import progress, summary
 from app.db.tables import JobStatus
 from app.errors import NotFound
@@ -53,12 +53,6 @@ class Snapshot:
     n_iterations: int
     summary: dict[str, Any]
     points: list[dict[str, Any]]
-
-
-def read_sessions(request: Request) -> sessionmaker[Session]:
-    # Read-only sessions: on SQLite they poll without taking the write lock from the workers.
-    factory: sessionmaker[Session] = request.app.state.read_session_factory
-    return factory
 
 
 def read_snapshot(factory: sessionmaker[Session], tenant: str, job_id: str, since: int) -> Snapshot:
@@ -146,12 +140,12 @@ async def job_events(
     request: Request,
     tenant: TenantDep,
     settings: SettingsDep,
+    factory: ReadSessionFactoryDep,
     last_event_id: Annotated[
         int | None, Header(ge=0, le=MAX_INDEX, description="resume after this iteration")
     ] = None,
     since: Since = 0,
 ) -> StreamingResponse:
-    factory = read_sessions(request)
     start = last_event_id if last_event_id is not None else since
     # Read once before streaming so an unknown job is a plain 404 with the error body.
     first = await run_in_threadpool(read_snapshot, factory, tenant, job_id, start)
@@ -190,11 +184,11 @@ def render_job_curve(
 )
 def curve_svg(
     job_id: str,
-    request: Request,
+    factory: ReadSessionFactoryDep,
     tenant: TenantDep,
     max_points: MaxPlotPoints = DEFAULT_PLOT_POINTS,
 ) -> Response:
-    image = render_job_curve(read_sessions(request), tenant, job_id, "svg", max_points)
+    image = render_job_curve(factory, tenant, job_id, "svg", max_points)
     return Response(image, media_type="image/svg+xml", headers={"Cache-Control": "no-cache"})
 
 
@@ -206,9 +200,9 @@ def curve_svg(
 )
 def curve_png(
     job_id: str,
-    request: Request,
+    factory: ReadSessionFactoryDep,
     tenant: TenantDep,
     max_points: MaxPlotPoints = DEFAULT_PLOT_POINTS,
 ) -> Response:
-    image = render_job_curve(read_sessions(request), tenant, job_id, "png", max_points)
+    image = render_job_curve(factory, tenant, job_id, "png", max_points)
     return Response(image, media_type="image/png", headers={"Cache-Control": "no-cache"})

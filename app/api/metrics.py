@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
+from app.api.deps import SessionFactoryDep
 from app.metrics import PROCESS_REGISTRY, JobCollector
 
 router = APIRouter(tags=["metrics"])
@@ -16,9 +17,9 @@ router = APIRouter(tags=["metrics"])
     responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}},
     summary="Prometheus metrics: requests and latency by route, jobs by state, training speed",
 )
-def metrics(request: Request) -> Response:
+def metrics(factory: SessionFactoryDep) -> Response:
     # Job figures are read fresh on every scrape, so the collector lives only for this one.
     jobs = CollectorRegistry()
-    jobs.register(JobCollector(request.app.state.session_factory))
+    jobs.register(JobCollector(factory))
     body = generate_latest(PROCESS_REGISTRY) + generate_latest(jobs)
     return Response(content=body, media_type=CONTENT_TYPE_LATEST)

@@ -20,6 +20,8 @@ BROKER_RETRY_AFTER_SECONDS = 10
 
 
 class Executor(Protocol):
+    """How a queued job reaches a worker: app.jobs.local.LocalWorkerPool or CeleryExecutor."""
+
     def start(self) -> None: ...
 
     def submit(self, job_id: str) -> None: ...
@@ -27,25 +29,6 @@ class Executor(Protocol):
     def ready(self) -> bool: ...
 
     def stop(self) -> None: ...
-
-
-class LocalExecutor:
-    """Worker processes on this machine, fed from the database."""
-
-    def __init__(self, settings: Settings) -> None:
-        self._pool = LocalWorkerPool(settings, settings.workers)
-
-    def start(self) -> None:
-        self._pool.start()
-
-    def submit(self, job_id: str) -> None:
-        self._pool.wake()
-
-    def ready(self) -> bool:
-        return self._pool.alive() > 0
-
-    def stop(self) -> None:
-        self._pool.stop()
 
 
 class CeleryExecutor:
@@ -94,4 +77,4 @@ class CeleryExecutor:
 def make_executor(settings: Settings) -> Executor:
     if settings.executor == "celery":
         return CeleryExecutor(settings)
-    return LocalExecutor(settings)
+    return LocalWorkerPool(settings, settings.workers)

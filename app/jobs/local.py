@@ -93,7 +93,8 @@ def _pid_alive(worker_id: str) -> bool:
 
 
 class LocalWorkerPool:
-    """N worker processes (spawned, never forked from the server) plus a monitor thread."""
+    """The local executor: N worker processes (spawned, never forked from the server) plus a
+    monitor thread."""
 
     def __init__(self, settings: Settings, n_workers: int) -> None:
         self._settings = settings
@@ -122,11 +123,12 @@ class LocalWorkerPool:
         process.start()
         return process
 
-    def wake(self) -> None:
+    def submit(self, job_id: str) -> None:
+        """The job is already a queued row: wake one idle worker to look for it."""
         self._wake.put_nowait(None)
 
-    def alive(self) -> int:
-        return sum(process.is_alive() for process in self._processes)
+    def ready(self) -> bool:
+        return any(process.is_alive() for process in self._processes)
 
     def _watch(self) -> None:
         """Replace a worker that died and re-queue (or close) the job it was running, at once."""
@@ -139,7 +141,7 @@ class LocalWorkerPool:
                 )
                 self._reconcile([process])
                 self._processes[index] = self._spawn()
-                self.wake()
+                self._wake.put_nowait(None)
 
     def _reconcile(self, dead: list[BaseProcess]) -> None:
         worker_ids = [worker_id_for(process.pid) for process in dead if process.pid is not None]

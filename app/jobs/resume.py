@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from app.db.tables import Dataset, Job, JobStatus, Model
 from app.errors import Conflict, InvalidInput, StoredModelCorrupt
-from app.jobs.recipe import resolve_task
+from app.jobs.spec import decide_task
 from app.schemas.jobs import Hyperparameters, TrainRequest
 from app.store import checkpoints, datasets, jobs, models
 from core import ModelFormatError, TrainState
@@ -131,7 +131,8 @@ def _from_job(session: Session, tenant_id: str, job_id: str) -> _Parent:
     if job.dataset_id is not None:
         parent_dataset = session.get(Dataset, job.dataset_id)
         if parent_dataset is not None:
-            task = resolve_task(hyperparameters, parent_dataset.task)
+            requested = hyperparameters.get("task", "auto")
+            task = decide_task(requested, parent_dataset.task, parent_dataset.classes)
     return _Parent(
         hyperparameters=hyperparameters,
         task=task,

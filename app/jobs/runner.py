@@ -7,16 +7,18 @@ import os
 import socket
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.db.engine import transaction
 from app.db.tables import Job, JobStatus
+from app.errors import InvalidInput
 from app.jobs.checkpoints import Checkpointer
 from app.jobs.heartbeat import Heartbeat
-from app.jobs.recipe import build_config, build_network, describe_architecture, resolve_task
+from app.jobs.spec import build, decide_task, describe_architecture
+from app.schemas.jobs import Hyperparameters
 from app.settings import Settings
 from app.store import checkpoints, datasets, history, jobs, models
 from core import DivergenceError, TrainResult, TrainState, train
@@ -112,7 +114,7 @@ class _Attempt:
     tenant_id: str
     model_name: str
     dataset_id: str | None
-    hyperparameters: dict[str, Any]
+    stored: dict[str, Any]
     end_iteration: int
     start_iteration: int
     parent_model_id: str | None
@@ -143,7 +145,7 @@ def run_training_job(
             tenant_id=job.tenant_id,
             model_name=job.model_name,
             dataset_id=job.dataset_id,
-            hyperparameters=dict(job.hyperparameters),
+            stored=dict(job.hyperparameters),
             end_iteration=job.start_iteration + job.n_iterations,
             start_iteration=job.start_iteration,
             parent_model_id=job.parent_model_id,
@@ -151,17 +153,27 @@ def run_training_job(
         )
         dataset_id, tenant_id = job.dataset_id, job.tenant_id
         dataset = datasets.get_dataset(session, tenant_id, dataset_id) if dataset_id else None
-        dataset_task = dataset.task if dataset else None
+        label_kind, classes = (dataset.task, dataset.classes) if dataset else (None, None)
         arrays = datasets.load_arrays(session, dataset_id) if dataset_id else None
-    if arrays is None or dataset_task is None:
+    if arrays is None or label_kind is None:
         return _finish(factory, job_id, worker_id, JobStatus.FAILED, "the dataset was deleted")
     if attempt.start_iteration and checkpoint is None:
         return _finish(
             factory, job_id, worker_id, JobStatus.FAILED, "the state to continue from is missing"
         )
     try:
+        hyperparameters = Hyperparameters.model_validate(attempt.stored)
+        if hyperparameters.task == "auto":
+            # Queued before submission stored the decided task: decide it the same way now.
+            task = decide_task("auto", label_kind, classes)
+            hyperparameters = hyperparameters.model_copy(update={"task": task})
+    except (ValueError, InvalidInput) as exc:
+        return _finish(
+            factory, job_id, worker_id, JobStatus.FAILED, f"invalid training setup: {exc}"
+        )
+    try:
         with Heartbeat(factory, job_id, worker_id, settings.job_lease_seconds) as heartbeat:
-            return _train_and_store(factory, attempt, heartbeat, settings, dataset_task, arrays)
+            return _train_and_store(factory, attempt, heartbeat, settings, hyperparameters, arrays)
     except Exception:
         log.exception("job %s failed unexpectedly", job_id)
         return _finish(factory, job_id, worker_id, JobStatus.FAILED, "internal error in the worker")
@@ -172,7 +184,7 @@ def _train_and_store(
     attempt: _Attempt,
     heartbeat: Heartbeat,
     settings: Settings,
-    dataset_task: str,
+    hyperparameters: Hyperparameters,
     arrays: datasets.DatasetArrays,
 ) -> JobStatus | None:
     job_id, worker_id = attempt.job_id, attempt.worker_id
@@ -190,8 +202,6 @@ def _train_and_store(
         every_seconds=settings.checkpoint_seconds,
         end_iteration=attempt.end_iteration,
     )
-    hyperparameters = attempt.hyperparameters
-    task = resolve_task(hyperparameters, dataset_task)
     try:
         state = None
         if attempt.checkpoint is not None:
@@ -199,13 +209,12 @@ def _train_and_store(
         remaining = attempt.end_iteration - (state.iteration if state is not None else 0)
         if remaining < 1:
             raise ValueError("the checkpoint is already at the job's last iteration")
-        net = build_network(hyperparameters, task, arrays.X, arrays.y)
-        config = build_config({**hyperparameters, "n_iterations": remaining})
+        net, config = build(hyperparameters, arrays.X, arrays.y)
         result = train(
             net,
             arrays.X,
             arrays.y,
-            config,
+            replace(config, n_iterations=remaining),
             on_progress=reporter,
             state=state,
             on_checkpoint=checkpointer,
@@ -235,11 +244,11 @@ def _train_and_store(
             JobStatus.FAILED,
             f"the job time limit of {limit:g} s was reached",
         )
-    return _store_model(factory, attempt, result, task)
+    return _store_model(factory, attempt, result)
 
 
 def _store_model(
-    factory: sessionmaker[Session], attempt: _Attempt, result: TrainResult, task: str
+    factory: sessionmaker[Session], attempt: _Attempt, result: TrainResult
 ) -> JobStatus | None:
     net = result.network
     assert result.state is not None  # train() always returns one
@@ -262,7 +271,7 @@ def _store_model(
                 name=attempt.model_name,
                 job_id=attempt.job_id,
                 dataset_id=attempt.dataset_id,
-                architecture=describe_architecture(net, task),
+                architecture=describe_architecture(net),
                 metrics=metrics,
                 weights=weights,
                 train_state=held_state.to_bytes(),

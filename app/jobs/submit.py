@@ -1,25 +1,32 @@
-"""Accepting a training request: resolve its dataset, check the task fits, write the job row."""
+"""Accepting a training request: check it, write the job row, hand it to the executor.
+
+:func:`submit_and_dispatch` is the whole of POST /train's service work. The route adds its own
+steps (idempotency) through :class:`SubmitHooks`, inside the same transactions.
+"""
 
 from __future__ import annotations
+
+from typing import Generic, TypeVar
 
 from sqlalchemy.orm import Session
 
 from app import ingest
 from app.db.tables import Dataset, Job
-from app.errors import InvalidInput, LimitExceeded, TooManyRequests
+from app.errors import InvalidInput, LimitExceeded, ServiceUnavailable, TooManyRequests
+from app.jobs.dispatch import Executor
 from app.jobs.resume import plan_resume
+from app.jobs.spec import decide_task
 from app.schemas.jobs import Hyperparameters, TrainRequest
 from app.settings import Settings
 from app.store import checkpoints, datasets, jobs
 
-COMPATIBLE_TASKS = {
-    "binary": {"binary"},
-    "multiclass": {"binary", "multiclass"},
-    "regression": {"regression", "binary", "multiclass"},
-}
+NOT_DISPATCHED = "not started: the job queue was unreachable at submission"
+
+Replay = TypeVar("Replay")
 
 
-def _check_limits(hp: Hyperparameters, settings: Settings) -> None:
+def check_limits(hp: Hyperparameters, settings: Settings) -> None:
+    """The deployment's limits (settings) are the only bounds on the network's size and run."""
     if len(hp.hidden_layers) > settings.max_hidden_layers:
         raise LimitExceeded(
             f"{len(hp.hidden_layers)} hidden layers requested; at most {settings.max_hidden_layers}"
@@ -33,49 +40,47 @@ def _check_limits(hp: Hyperparameters, settings: Settings) -> None:
         )
 
 
-def _check_task(task: str, dataset: Dataset) -> None:
-    if task == "auto":
-        return
-    if dataset.task not in COMPATIBLE_TASKS[task]:
-        raise InvalidInput(
-            f"task {task!r} does not fit this dataset, whose labels make it a {dataset.task} task",
-            [{"loc": ["hyperparameters", "task"], "msg": f"dataset task is {dataset.task}"}],
-        )
-    if task == "binary" and len(dataset.classes or []) != 2:
-        raise InvalidInput("task 'binary' needs exactly two classes")
+def _dataset(
+    session: Session, tenant_id: str, request: TrainRequest, settings: Settings
+) -> Dataset:
+    if request.dataset is None:
+        assert request.dataset_id is not None  # the schema guarantees one of the two
+        return datasets.get_dataset(session, tenant_id, request.dataset_id)
+    parsed = ingest.from_rows(
+        request.dataset.features, request.dataset.labels, max_cells=settings.max_dataset_cells
+    )
+    return datasets.create_dataset(
+        session,
+        tenant_id=tenant_id,
+        name=request.dataset.name or request.name or "inline",
+        X=parsed.X,
+        y=parsed.y,
+        task=parsed.task,
+        classes=parsed.classes,
+    )
 
 
 def submit_training(
     session: Session, tenant_id: str, request: TrainRequest, settings: Settings
 ) -> Job:
+    """Write the queued job row (in the caller's transaction), its task decided.
+
+    A request continuing a model or a stopped job (resume_from, resume_from_job) takes the
+    parent's hyperparameters, dataset and name where it gives none, and its training state as
+    the new job's first checkpoint.
+    """
     plan = plan_resume(session, tenant_id, request)
     hp = plan.hyperparameters if plan is not None else request.hyperparameters
-    _check_limits(hp, settings)
+    check_limits(hp, settings)
     active = jobs.count_active_jobs(session, tenant_id)
     if active >= settings.max_active_jobs_per_tenant:
         raise TooManyRequests(
             f"{active} jobs are already queued or running for this tenant; "
             f"at most {settings.max_active_jobs_per_tenant} at once"
         )
-    if plan is not None:
-        dataset = plan.dataset
-    elif request.dataset is not None:
-        parsed = ingest.from_rows(
-            request.dataset.features, request.dataset.labels, max_cells=settings.max_dataset_cells
-        )
-        dataset = datasets.create_dataset(
-            session,
-            tenant_id=tenant_id,
-            name=request.dataset.name or request.name or "inline",
-            X=parsed.X,
-            y=parsed.y,
-            task=parsed.task,
-            classes=parsed.classes,
-        )
-    else:
-        assert request.dataset_id is not None  # the schema guarantees one of the two
-        dataset = datasets.get_dataset(session, tenant_id, request.dataset_id)
-    _check_task(hp.task, dataset)
+    dataset = plan.dataset if plan is not None else _dataset(session, tenant_id, request, settings)
+    # The one place the learning task is decided; the job stores it, the worker builds from it.
+    task = decide_task(hp.task, dataset.task, dataset.classes)
     if hp.batch_size is not None and hp.batch_size > dataset.n_samples:
         raise InvalidInput(
             f"batch_size {hp.batch_size} exceeds the dataset's {dataset.n_samples} samples",
@@ -85,7 +90,7 @@ def submit_training(
         session,
         tenant_id=tenant_id,
         dataset_id=dataset.id,
-        hyperparameters=hp.model_dump(),
+        hyperparameters=hp.model_copy(update={"task": task}).model_dump(mode="json"),
         model_name=plan.model_name if plan is not None else request.name or dataset.name,
         n_iterations=hp.n_iterations,
         start_iteration=plan.start_iteration if plan is not None else 0,
@@ -96,4 +101,56 @@ def submit_training(
         # The parent's state is the new job's first checkpoint: its worker resumes from it as
         # from any checkpoint.
         checkpoints.save_checkpoint(session, job.id, plan.start_iteration, plan.state)
+    return job
+
+
+class SubmitHooks(Generic[Replay]):
+    """Steps a caller adds inside :func:`submit_and_dispatch`'s transactions; these do nothing.
+
+    ``replay`` runs first in the submit transaction: a value returned ends the submission
+    with it (nothing is written). ``accepted`` runs after the job row is written, in the same
+    transaction. ``not_dispatched`` runs in the transaction that closes a job the executor
+    could not take.
+    """
+
+    def replay(self, session: Session) -> Replay | None:
+        return None
+
+    def accepted(self, session: Session, job: Job) -> None:
+        return None
+
+    def not_dispatched(self, session: Session) -> None:
+        return None
+
+
+def submit_and_dispatch(
+    session: Session,
+    executor: Executor,
+    tenant_id: str,
+    request: TrainRequest,
+    settings: Settings,
+    hooks: SubmitHooks[Replay],
+) -> Job | Replay:
+    """Queue a training job and hand it to the executor; returns the job (or the replay).
+
+    ``session`` must have no transaction open. The row is committed before the executor hears
+    of it (a worker must find it when the message arrives); if the executor is unreachable,
+    the job is closed as failed and :class:`ServiceUnavailable` (503) propagates, so a client
+    told 503 never also finds a queued job that would never start.
+    """
+    with session.begin():
+        replay = hooks.replay(session)
+        if replay is not None:
+            return replay
+        job = submit_training(session, tenant_id, request, settings)
+        hooks.accepted(session, job)
+    try:
+        executor.submit(job.id)
+    except ServiceUnavailable:
+        with session.begin():
+            jobs.fail_unstarted_job(session, job.id, NOT_DISPATCHED)
+            hooks.not_dispatched(session)
+        raise
+    with session.begin():
+        jobs.mark_dispatched(session, job.id)
     return job

@@ -12,33 +12,68 @@ from pydantic import (
 from app.db.tables import JobStatus
 from app.schemas.common import Page, StrictModel
 from app.schemas.datasets import InlineDataset
+from core import EarlyStopping, Network, TrainConfig
+from core.choices import (
+    OUTPUT_FOR_TASK,
+    DType,
+    HiddenActivation,
+    Init,
+    LrSchedule,
+    OptimizerName,
+    Task,
+)
 
 
 class EarlyStoppingIn(StrictModel):
     patience: int = Field(default=10, ge=1, le=100_000)
     min_delta: float = Field(default=0.0, ge=0.0, allow_inf_nan=False)
+    restore_best: bool = Field(
+        default=True, description="keep the weights of the best validation cost, not the last"
+    )
+
+    def to_core(self) -> EarlyStopping:
+        return EarlyStopping(
+            patience=self.patience, min_delta=self.min_delta, restore_best=self.restore_best
+        )
+
+
+# "auto": the task the dataset's labels make (see app.jobs.spec.decide_task).
+RequestedTask = Literal["auto", Task]
 
 
 class Hyperparameters(StrictModel):
-    hidden_layers: list[int] = Field(default=[16, 8], max_length=64)
-    activation: Literal["relu", "leaky_relu", "tanh", "sigmoid"] = "relu"
-    task: Literal["auto", "binary", "multiclass", "regression"] = "auto"
+    """The training contract: what POST /train accepts, what a job stores, what the worker runs.
+
+    The worker re-validates the stored JSON into this model, so it trains exactly what was
+    accepted. Limits that a deployment may change (layer count and width, iterations) are
+    settings, checked at submission (app.jobs.submit), not fields here.
+    """
+
+    hidden_layers: list[int] = Field(default=[16, 8], description="widths, input to output")
+    activation: HiddenActivation = "relu"
+    task: RequestedTask = "auto"
     learning_rate: float = Field(default=0.01, gt=0.0, le=100.0, allow_inf_nan=False)
     n_iterations: int = Field(default=500, ge=1)
-    optimizer: Literal["gd", "momentum", "nesterov", "adam"] = "adam"
-    momentum: float = Field(default=0.9, ge=0.0, lt=1.0)
+    optimizer: OptimizerName = "adam"
+    momentum: float = Field(default=0.9, ge=0.0, lt=1.0, description="momentum and nesterov")
+    beta1: float = Field(default=0.9, ge=0.0, lt=1.0, description="adam: first-moment decay")
+    beta2: float = Field(default=0.999, ge=0.0, lt=1.0, description="adam: second-moment decay")
+    epsilon: float = Field(
+        default=1e-8, gt=0.0, le=1.0, allow_inf_nan=False, description="adam: denominator term"
+    )
     batch_size: int | None = Field(default=None, ge=1, description="null = full batch, the recipe")
+    shuffle: bool = Field(default=True, description="reshuffle the rows every epoch (mini-batches)")
     l2: float = Field(default=0.0, ge=0.0, le=1e3, allow_inf_nan=False)
-    lr_decay: Literal["none", "inverse_time", "step"] = "none"
+    lr_decay: LrSchedule = "none"
     decay_rate: float = Field(default=0.5, ge=0.0, le=1e3, allow_inf_nan=False)
     decay_steps: int = Field(default=100, ge=1)
-    init: Literal["he", "xavier", "normal"] = "he"
+    init: Init = "he"
     validation_fraction: float = Field(default=0.0, ge=0.0, le=0.5)
     early_stopping: EarlyStoppingIn | None = None
     standardize: bool = True
     seed: int = Field(default=0, ge=0, le=2**32 - 1)
     record_every: int = Field(default=1, ge=1)
-    dtype: Literal["float32", "float64"] = "float32"
+    dtype: DType = "float32"
 
     @model_validator(mode="after")
     def _early_stopping_needs_validation(self) -> Hyperparameters:
@@ -47,6 +82,44 @@ class Hyperparameters(StrictModel):
         if any(width < 1 for width in self.hidden_layers):
             raise ValueError("every hidden layer needs at least one unit")
         return self
+
+    def to_network(self, n_features: int, n_outputs: int) -> Network:
+        """The untrained network: ``n_features`` inputs, the hidden layers, ``n_outputs`` outputs.
+
+        Needs a decided task (not "auto"): it picks the output layer.
+        """
+        if self.task == "auto":
+            raise ValueError("the task must be decided before the network is built")
+        return Network(
+            [n_features, *self.hidden_layers, n_outputs],
+            hidden_activation=self.activation,
+            output=OUTPUT_FOR_TASK[self.task],
+            init=self.init,
+            seed=self.seed,
+            dtype=self.dtype,
+        )
+
+    def to_train_config(self) -> TrainConfig:
+        return TrainConfig(
+            learning_rate=self.learning_rate,
+            n_iterations=self.n_iterations,
+            optimizer=self.optimizer,
+            batch_size=self.batch_size,
+            l2=self.l2,
+            validation_fraction=self.validation_fraction,
+            early_stopping=self.early_stopping.to_core() if self.early_stopping else None,
+            record_every=self.record_every,
+            seed=self.seed,
+            standardize=self.standardize,
+            shuffle=self.shuffle,
+            momentum=self.momentum,
+            beta1=self.beta1,
+            beta2=self.beta2,
+            epsilon=self.epsilon,
+            lr_decay=self.lr_decay,
+            decay_rate=self.decay_rate,
+            decay_steps=self.decay_steps,
+        )
 
 
 class TrainRequest(StrictModel):

@@ -291,6 +291,17 @@ async function cancelJob() {
 
 // ---- routing --------------------------------------------------------------------------------
 
+// The choices are the API's own, read from its OpenAPI document: no second list here.
+async function loadChoices() {
+  const response = await fetch("/openapi.json");
+  if (!response.ok) return;
+  const schema = (await response.json()).components.schemas.Hyperparameters.properties;
+  for (const select of document.querySelectorAll("#train-form select[data-choices]")) {
+    const { enum: names, default: chosen } = schema[select.name];
+    select.replaceChildren(...names.map((name) => new Option(name, name, name === chosen, name === chosen)));
+  }
+}
+
 function route() {
   clearInterval(refreshTimer);
   if (jobWatch) jobWatch.abort();
@@ -318,4 +329,5 @@ document.getElementById("upload-form").addEventListener("submit", uploadDataset)
 document.getElementById("train-form").addEventListener("submit", startTraining);
 document.getElementById("cancel-button").addEventListener("click", cancelJob);
 window.addEventListener("hashchange", route);
+loadChoices();
 route();

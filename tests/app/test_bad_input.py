@@ -171,6 +171,46 @@ def test_train_dataset_reference_errors(
     )
 
 
+@pytest.mark.parametrize(
+    ("labels", "task", "fragment"),
+    [
+        (["cat", "dog", "cat", "dog"], "regression", "strings"),
+        ([0.5, 1.5, 2.25, 3.0], "multiclass", "real-valued"),
+        (["a", "b", "c", "a"], "binary", "exactly 2 classes"),
+    ],
+)
+def test_train_refuses_a_task_the_labels_do_not_fit(
+    shared_client: httpx.Client, labels: list[Any], task: str, fragment: str
+) -> None:
+    # Decided at submission: a 422 naming the conflict, not a 202 and a job failing later.
+    body = {
+        "dataset": {"features": [[1.0], [2.0], [3.0], [4.0]], "labels": labels},
+        "hyperparameters": {"task": task, "n_iterations": 2},
+    }
+    error = error_of(shared_client.post("/train", json=body), 422)
+    assert task in error["message"] and fragment in error["message"]
+    assert error["details"][0]["loc"] == ["hyperparameters", "task"]
+
+
+def test_the_job_stores_the_task_it_decided(shared_client: httpx.Client) -> None:
+    body = {
+        "dataset": {"features": [[1.0], [2.0], [3.0], [4.0]], "labels": [1, 2, 3, 1]},
+        "hyperparameters": {"n_iterations": 2},
+    }
+    auto = shared_client.post("/train", json=body)
+    assert auto.status_code == 202, auto.text
+    job = wait_for(shared_client, auto.json()["job_id"], TERMINAL)
+    assert job["hyperparameters"]["task"] == "multiclass"
+    # Integer classes may be regressed on; the model is then a regression model.
+    body["hyperparameters"] = {"n_iterations": 2, "task": "regression"}
+    regression = shared_client.post("/train", json=body)
+    assert regression.status_code == 202, regression.text
+    job = wait_for(shared_client, regression.json()["job_id"], TERMINAL)
+    assert job["status"] == "succeeded", job["error"]
+    model = shared_client.get(f"/models/{job['model_id']}").json()
+    assert model["architecture"]["task"] == "regression"
+
+
 def test_predict_errors(shared_client: httpx.Client, trained: dict[str, Any]) -> None:
     model_id = trained["model_id"]
     assert (

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from core import DivergenceError, EarlyStopping, Network, TrainConfig, train
-from core.optimizers import OPTIMIZERS, learning_rate_at
+from core.choices import OPTIMIZERS
+from core.optimizers import learning_rate_at
 
 Data = tuple[np.ndarray, np.ndarray]
 

@@ -1,0 +1,133 @@
+"""submit_and_dispatch, the service work of POST /train, against real executors; no server."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.db.engine import make_engine, make_session_factory, transaction
+from app.db.migrate import upgrade_to_head
+from app.db.tables import Dataset, Job, JobStatus
+from app.errors import InvalidInput, ServiceUnavailable
+from app.jobs.dispatch import CeleryExecutor
+from app.jobs.local import LocalWorkerPool
+from app.jobs.submit import NOT_DISPATCHED, SubmitHooks, submit_and_dispatch
+from app.schemas.jobs import TrainRequest
+from app.settings import Settings
+
+TENANT = "t1"
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    url = f"sqlite:///{tmp_path / 'submit.db'}"
+    upgrade_to_head(url)
+    # Port 9 (discard) on loopback: nothing listens, so publishing fails at once.
+    return Settings(database_url=url, workers=0, broker_url="redis://127.0.0.1:9/0")
+
+
+@pytest.fixture
+def factory(settings: Settings) -> Iterator[sessionmaker[Session]]:
+    engine = make_engine(settings.database_url)
+    yield make_session_factory(engine)
+    engine.dispose()
+
+
+class Recorder(SubmitHooks[str]):
+    def __init__(self, replay: str | None = None) -> None:
+        self.calls: list[str] = []
+        self._replay = replay
+
+    def replay(self, session: Session) -> str | None:
+        self.calls.append("replay")
+        return self._replay
+
+    def accepted(self, session: Session, job: Job) -> None:
+        assert session.in_transaction() and job.status == JobStatus.QUEUED
+        self.calls.append("accepted")
+
+    def not_dispatched(self, session: Session) -> None:
+        assert session.in_transaction()
+        self.calls.append("not_dispatched")
+
+
+def request(labels: list[object], **hyperparameters: object) -> TrainRequest:
+    return TrainRequest.model_validate(
+        {
+            "dataset": {"features": [[float(i)] for i in range(len(labels))], "labels": labels},
+            "hyperparameters": hyperparameters,
+        }
+    )
+
+
+def count(factory: sessionmaker[Session], table: type[Job] | type[Dataset]) -> int:
+    with transaction(factory) as session:
+        return int(session.scalar(select(func.count()).select_from(table)) or 0)
+
+
+def test_a_dispatched_job_is_queued_with_its_task_decided(
+    settings: Settings, factory: sessionmaker[Session]
+) -> None:
+    hooks = Recorder()
+    with factory() as session:
+        job = submit_and_dispatch(
+            session, LocalWorkerPool(settings, 0), TENANT, request([0, 1, 2, 0]), settings, hooks
+        )
+    assert isinstance(job, Job)
+    assert hooks.calls == ["replay", "accepted"]
+    with transaction(factory) as session:
+        stored = session.get_one(Job, job.id)
+        assert stored.status == JobStatus.QUEUED and stored.dispatched_at is not None
+        assert stored.hyperparameters["task"] == "multiclass"
+
+
+def test_an_unreachable_queue_closes_the_job_and_answers_503(
+    settings: Settings, factory: sessionmaker[Session]
+) -> None:
+    hooks = Recorder()
+    executor = CeleryExecutor(settings)
+    try:
+        with factory() as session, pytest.raises(ServiceUnavailable):
+            submit_and_dispatch(session, executor, TENANT, request([0, 1, 0, 1]), settings, hooks)
+    finally:
+        executor.stop()
+    assert hooks.calls == ["replay", "accepted", "not_dispatched"]
+    with transaction(factory) as session:
+        job = session.scalars(select(Job)).one()
+        assert (job.status, job.error, job.dispatched_at) == (
+            JobStatus.FAILED,
+            NOT_DISPATCHED,
+            None,
+        )
+
+
+def test_a_replay_writes_nothing(settings: Settings, factory: sessionmaker[Session]) -> None:
+    hooks = Recorder(replay="the first answer")
+    with factory() as session:
+        answer = submit_and_dispatch(
+            session, LocalWorkerPool(settings, 0), TENANT, request([0, 1]), settings, hooks
+        )
+    assert answer == "the first answer" and hooks.calls == ["replay"]
+    assert count(factory, Job) == count(factory, Dataset) == 0
+
+
+def test_a_task_the_labels_do_not_fit_writes_nothing(
+    settings: Settings, factory: sessionmaker[Session]
+) -> None:
+    hooks = Recorder()
+    with factory() as session, pytest.raises(InvalidInput, match="strings"):
+        submit_and_dispatch(
+            session,
+            LocalWorkerPool(settings, 0),
+            TENANT,
+            request(["a", "b", "a", "b"], task="regression"),
+            settings,
+            hooks,
+        )
+    assert hooks.calls == ["replay"]
+    # The inline dataset went with the refused job: one transaction.
+    assert count(factory, Job) == count(factory, Dataset) == 0
