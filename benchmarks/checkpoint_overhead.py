@@ -5,7 +5,8 @@ each state to a real SQLite database through the store (one short transaction pe
 as in a job), so the measured cost is the whole path: the per-iteration clock read, the state
 capture (copies of the parameters and the optimizer's arrays), safetensors serialization and the
 database write. Runs are interleaved (none, 1 s, none, 1 s, ...) because the machine may be
-shared; the summary reports the median and the best of each, in wall and CPU seconds.
+shared; the summary reports the median and the best of each, in wall and CPU seconds. One BLAS
+thread, as the service's workers train.
 
     flock /tmp/bench.lock .venv/bin/python benchmarks/checkpoint_overhead.py [--rounds N]
 """
@@ -13,6 +14,7 @@ shared; the summary reports the median and the best of each, in wall and CPU sec
 from __future__ import annotations
 
 import argparse
+import functools
 import statistics
 import sys
 import tempfile
@@ -22,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 from sqlalchemy.orm import Session, sessionmaker
+from threadpoolctl import threadpool_limits
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -31,6 +34,8 @@ from app.db.migrate import upgrade_to_head  # noqa: E402
 from app.jobs.checkpoints import Checkpointer  # noqa: E402
 from app.store import datasets, jobs  # noqa: E402
 from core import Network, TrainConfig, train  # noqa: E402
+
+print = functools.partial(print, flush=True)  # progress shows as it comes
 
 LAYER_DIMS = (10, 16, 32, 64, 128, 256, 128, 64, 32, 16, 8, 1)  # core_vs_peers.py's "recipe"
 N_SAMPLES = 500
@@ -69,9 +74,11 @@ def run(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--iterations", type=int, default=5000)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--iterations", type=int, default=2000)
     args = parser.parse_args()
+    # One BLAS thread, as a training worker on a shared machine runs (app/jobs/local.py).
+    threadpool_limits(limits=1, user_api="blas")
     X, y = make_data()
     with tempfile.TemporaryDirectory() as folder:
         url = f"sqlite:///{folder}/bench.db"
