@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import ipaddress
 import logging
 import sys
 from collections.abc import Sequence
 
-from app import cli_client, cli_keys, cli_worker
+from app import cli_client, cli_export, cli_keys, cli_worker
+from app.auth import AuthDecision, decide_mode, log_decision
 from app.db.engine import make_engine, make_session_factory, transaction
 from app.db.migrate import upgrade_to_head
 from app.request_id import RequestIdFilter
@@ -18,20 +18,15 @@ from app.store import keys
 log = logging.getLogger("app")
 
 
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def _keys_configured(settings: Settings) -> bool:
+def _auth_decision(settings: Settings, host: str) -> AuthDecision:
     engine = make_engine(settings.database_url)
     try:
         with transaction(make_session_factory(engine)) as session:
-            return keys.active_key_count(session) > 0
+            decision = decide_mode(
+                settings, host, keys_ever_created=keys.keys_ever_created(session)
+            )
+            log_decision(decision, active_keys=keys.active_key_count(session))
+            return decision
     finally:
         engine.dispose()
 
@@ -44,23 +39,10 @@ def _serve(args: argparse.Namespace) -> int:
     overrides = {"workers": args.workers} if args.workers is not None else {}
     settings = Settings(**overrides)
     upgrade_to_head(settings.database_url)
-    if not _keys_configured(settings):
-        if not is_loopback(args.host) and not settings.allow_open_network:
-            log.error(
-                "refusing to serve on %s without API keys: anyone on the network could use it. "
-                "Create one with `dnn-service keys create --tenant NAME`, bind 127.0.0.1, or set "
-                "DNN_ALLOW_OPEN_NETWORK=true to override.",
-                args.host,
-            )
-            return 2
-        log.warning(
-            "no API keys configured: open single-tenant mode; every caller that reaches %s:%d "
-            "shares one tenant. Create a key with `dnn-service keys create --tenant NAME`.",
-            args.host,
-            args.port,
-        )
+    decision = _auth_decision(settings, args.host)
     log.info("serving on http://%s:%d with %s executor", args.host, args.port, settings.executor)
-    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level=args.log_level)
+    app = create_app(settings, auth_mode=decision.mode)
+    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
     return 0
 
 
@@ -94,6 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_worker.register(commands)
     cli_keys.register(commands)
     cli_client.register(commands)
+    cli_export.register(commands)
     return parser
 
 
@@ -105,7 +88,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s [%(request_id)s]: %(message)s",
         handlers=[handler],
     )
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    validate = getattr(args, "validate", None)
+    if validate is not None:
+        validate(parser, args)
     return int(args.handler(args))
 
 

@@ -24,9 +24,12 @@ def _create(args: argparse.Namespace) -> int:
         print(f"error: tenant names are 1-64 letters, digits, '_', '.', '-': {args.tenant!r}")
         return 2
     with transaction(_factory()) as session:
+        first = not keys.keys_ever_created(session)
         record, plain = keys.create_key(session, args.tenant, is_admin=args.admin)
-        kind = "admin key" if record.is_admin else "key"
-        print(f"created {kind} {record.id} for tenant {record.tenant_id}; it is shown once:")
+    if first:
+        print("the first key of this database: from now on every request needs an API key")
+    kind = "admin key" if record.is_admin else "key"
+    print(f"created {kind} {record.id} for tenant {record.tenant_id}; it is shown once:")
     # Alone on the last line, so scripts can capture it with `tail -n 1`.
     print(plain)
     return 0

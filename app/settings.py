@@ -6,7 +6,7 @@ import os
 from functools import lru_cache
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -33,21 +33,52 @@ class Settings(BaseSettings):
     # Claims of one job: a job whose worker dies is queued again (and resumed from its last
     # checkpoint) until it has been claimed this many times, then fails.
     max_attempts: int = Field(default=3, ge=1, le=100)
-    # How often a running job writes buffered history and checks for cancellation.
-    progress_flush_seconds: float = Field(default=0.1, gt=0)
+    # How often a running job writes buffered history and checks for cancellation. Each flush
+    # stores its points as one packed chunk row: at 0.25 s (the event streams' poll interval,
+    # so no live view sees points later) a job recording 100 points/s writes 25-point chunks.
+    progress_flush_seconds: float = Field(default=0.25, gt=0)
     # How often a live event stream (GET /jobs/{id}/events) looks for new points.
     events_poll_seconds: float = Field(default=0.25, gt=0, le=10)
 
-    # Serving a non-loopback address with no API key configured must be asked for explicitly.
-    allow_open_network: bool = False
+    # Authentication: "keys" (every request needs an API key) or "none" (one open tenant).
+    # Unset: "none" only on a loopback bind of a database where no key was ever created, else
+    # "keys"; see app/auth.py decide_mode. Once keys are required they stay required.
+    auth: Literal["keys", "none"] | None = None
+    # Deprecated (use DNN_AUTH): true lets an unset DNN_AUTH open a non-loopback bind too.
+    allow_open_network: bool | None = None
+    # A bearer token that may read GET /metrics when keys are required (besides admin keys).
+    metrics_token: str | None = Field(default=None, min_length=16, repr=False)
     max_active_jobs_per_tenant: int = Field(default=50, gt=0)
     max_body_bytes: int = Field(default=64 * 1024 * 1024, gt=0)
     max_dataset_cells: int = Field(default=20_000_000, gt=0)
+    # What an uploaded .npz may decompress to (X and y together), checked from the .npy headers
+    # before anything is decompressed.
+    max_dataset_bytes: int = Field(default=256 * 1024 * 1024, gt=0)
+    # Distinct labels a classification dataset may have: each class is one output unit. Left
+    # unset, it is 1000 or the layer-width limit if that is lower.
+    max_classes: int = Field(default=1000, ge=2)
     max_layer_width: int = Field(default=4096, gt=0)
     max_hidden_layers: int = Field(default=32, gt=0)
     max_iterations: int = Field(default=1_000_000, gt=0)
     max_predict_rows: int = Field(default=100_000, gt=0)
     model_cache_size: int = Field(default=32, gt=0)
+
+    @field_validator("metrics_token", mode="before")
+    @classmethod
+    def _unset_when_empty(cls, value: object) -> object:
+        # `DNN_METRICS_TOKEN=` (e.g. compose passing an unset variable through) means no token.
+        return None if value == "" else value
+
+    @model_validator(mode="after")
+    def _classes_fit_a_layer(self) -> Settings:
+        if "max_classes" not in self.model_fields_set:
+            self.max_classes = min(self.max_classes, self.max_layer_width)
+        if self.max_classes > self.max_layer_width:
+            raise ValueError(
+                f"DNN_MAX_CLASSES ({self.max_classes}) must not exceed "
+                f"DNN_MAX_LAYER_WIDTH ({self.max_layer_width}): each class is one output unit"
+            )
+        return self
 
 
 @lru_cache

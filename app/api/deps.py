@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.auth import AuthGate
 from app.errors import Forbidden
 from app.jobs.dispatch import Executor
-from app.serving import ModelCache
+from app.serving import InferenceService
 from app.settings import Settings
 from app.store.keys import Caller
 
@@ -57,9 +57,9 @@ async def get_executor(request: Request) -> Executor:
     return executor
 
 
-async def get_model_cache(request: Request) -> ModelCache:
-    cache: ModelCache = request.app.state.model_cache
-    return cache
+async def get_inference(request: Request) -> InferenceService:
+    service: InferenceService = request.app.state.inference
+    return service
 
 
 async def get_auth_gate(request: Request) -> AuthGate:
@@ -86,6 +86,31 @@ async def get_caller(
     return await run_in_threadpool(_resolve_caller, gate, factory, authorization)
 
 
+def _metrics_allowed(
+    gate: AuthGate, factory: sessionmaker[Session], authorization: str | None
+) -> None:
+    with factory() as session:
+        if not gate.keys_required(session):
+            return
+        if not gate.caller(session, authorization).is_admin:
+            raise Forbidden("GET /metrics needs an admin API key or DNN_METRICS_TOKEN")
+
+
+async def require_metrics_access(
+    request: Request,
+    authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
+) -> None:
+    """Open when auth is none; otherwise an admin key or the metrics token (DNN_METRICS_TOKEN).
+
+    The figures are summed over all tenants, so a tenant's own key is not enough.
+    """
+    gate: AuthGate = request.app.state.auth
+    if gate.is_metrics_token(authorization):
+        return
+    factory: sessionmaker[Session] = request.app.state.read_session_factory
+    await run_in_threadpool(_metrics_allowed, gate, factory, authorization)
+
+
 async def get_tenant(caller: Annotated[Caller, Depends(get_caller)]) -> str:
     return caller.tenant_id
 
@@ -100,7 +125,8 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 SessionDep = Annotated[Session, Depends(get_session)]
 ReadSessionDep = Annotated[Session, Depends(get_read_session)]
 ExecutorDep = Annotated[Executor, Depends(get_executor)]
-ModelCacheDep = Annotated[ModelCache, Depends(get_model_cache)]
+InferenceDep = Annotated[InferenceService, Depends(get_inference)]
 AuthGateDep = Annotated[AuthGate, Depends(get_auth_gate)]
 TenantDep = Annotated[str, Depends(get_tenant)]
 AdminDep = Annotated[Caller, Depends(require_admin)]
+MetricsAccessDep = Annotated[None, Depends(require_metrics_access)]

@@ -7,20 +7,34 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Query, Response, status
 from fastapi.responses import JSONResponse
 from pydantic import TypeAdapter
-from sqlalchemy.orm import Session
 
 from app.api.deps import ExecutorDep, ReadSessionDep, SessionDep, SettingsDep, TenantDep
 from app.db.tables import Job, JobStatus
-from app.jobs.submit import SubmitHooks, submit_and_dispatch
+from app.jobs.submit import submit_and_dispatch
 from app.schemas.common import Limit, Offset, Since, error_responses
-from app.schemas.jobs import HistoryOut, JobAccepted, JobList, JobOut, JobSummary, TrainRequest
+from app.schemas.jobs import (
+    DEFAULT_CURVE_POINTS,
+    MAX_CURVE_POINTS,
+    HistoryOut,
+    JobAccepted,
+    JobList,
+    JobOut,
+    JobSummary,
+    TrainRequest,
+)
 from app.store import history, idempotency, jobs
 
 router = APIRouter(tags=["jobs"], responses=error_responses(400, 401, 404, 409, 413, 422, 429, 503))
-TRAIN_SCOPE = "POST /train"
-MaxPoints = Annotated[
-    int | None, Query(ge=2, le=1_000_000, description="thin the curve to this many points")
+THINNING = (
+    "at most this many points: a longer curve is thinned to real recorded points (its first "
+    "and last, and per bucket its first, lowest-cost, highest-cost and last)"
+)
+MaxPoints = Annotated[int, Query(ge=2, le=MAX_CURVE_POINTS, description=THINNING)]
+ThinTo = Annotated[int | None, Query(ge=2, le=MAX_CURVE_POINTS, description=THINNING)]
+HistoryLimit = Annotated[
+    int, Query(ge=1, le=MAX_CURVE_POINTS, description="at most this many points per page")
 ]
+DEFAULT_HISTORY_PAGE = 10_000
 
 
 def progress(job: Job) -> float:
@@ -32,10 +46,10 @@ def progress(job: Job) -> float:
     return min(1.0, max(0.0, (job.last_iteration - job.start_iteration) / job.n_iterations))
 
 
-# Learning curves reach 10^4-10^5 points: validating each into HistoryPointOut and serializing it
-# back costs ~2.5 ms per 1,000 points, so the read routes serialize the store's plain dicts (the
-# same shape: missing validation metrics omitted) in one call. The declared response_model still
-# documents the body.
+# A curve read returns up to 10^4-10^5 points: validating each into HistoryPointOut and
+# serializing it back costs ~2.5 ms per 1,000 points, so the read routes serialize the store's
+# plain dicts (the same shape: missing validation metrics omitted) in one call. The declared
+# response_model still documents the body.
 CURVE_BODY: TypeAdapter[dict[str, Any]] = TypeAdapter(dict[str, Any])
 
 
@@ -62,30 +76,6 @@ def summary(job: Job) -> JobSummary:
     )
 
 
-class _IdempotentTrain(SubmitHooks[JSONResponse]):
-    """POST /train's idempotency, run inside submit_and_dispatch's transactions."""
-
-    def __init__(self, tenant: str, key: str | None, digest: str) -> None:
-        self.tenant, self.key, self.digest = tenant, key, digest
-
-    def replay(self, session: Session) -> JSONResponse | None:
-        if not self.key:
-            return None
-        replay = idempotency.find_replay(session, self.tenant, TRAIN_SCOPE, self.key, self.digest)
-        return accepted_response(replay.response, replay.status_code) if replay else None
-
-    def accepted(self, session: Session, job: Job) -> None:
-        if self.key:
-            body = accepted_body(job)
-            idempotency.remember(
-                session, self.tenant, TRAIN_SCOPE, self.key, self.digest, 202, body
-            )
-
-    def not_dispatched(self, session: Session) -> None:
-        if self.key:
-            idempotency.forget(session, self.tenant, TRAIN_SCOPE, self.key)
-
-
 @router.post(
     "/train",
     status_code=status.HTTP_202_ACCEPTED,
@@ -105,20 +95,10 @@ def train(
 ) -> Response:
     key = idempotency.check_key(idempotency_key) if idempotency_key is not None else None
     digest = idempotency.request_digest(body.model_dump_json().encode())
-    hooks = _IdempotentTrain(tenant, key, digest)
-    submitted = submit_and_dispatch(session, executor, tenant, body, settings, hooks)
-    if isinstance(submitted, JSONResponse):
-        return submitted
-    return accepted_response(accepted_body(submitted), status.HTTP_202_ACCEPTED)
-
-
-def accepted_body(job: Job) -> dict[str, Any]:
-    return JobAccepted(
-        job_id=job.id,
-        status=JobStatus.QUEUED,
-        dataset_id=str(job.dataset_id),
-        location=f"/jobs/{job.id}",
-    ).model_dump(mode="json")
+    outcome = submit_and_dispatch(
+        session, executor, tenant, body, settings, idempotency_key=key, digest=digest
+    )
+    return accepted_response(outcome.response, outcome.status_code)
 
 
 def accepted_response(accepted: dict[str, Any], status_code: int) -> JSONResponse:
@@ -141,12 +121,24 @@ def list_jobs(
 
 @router.get("/jobs/{job_id}", response_model=JobOut)
 def get_job(
-    job_id: str, session: ReadSessionDep, tenant: TenantDep, max_points: MaxPoints = None
+    job_id: str,
+    session: ReadSessionDep,
+    tenant: TenantDep,
+    max_points: MaxPoints = DEFAULT_CURVE_POINTS,
 ) -> Response:
     job = jobs.get_job(session, tenant, job_id)
-    points = history.read_points(session, job_id, max_points=max_points)
+    curve = history.read_curve(session, job_id, max_points=max_points)
     body = summary(job).model_dump(mode="json")
-    return curve_response({**body, "hyperparameters": job.hyperparameters, "history": points})
+    return curve_response(
+        {
+            **body,
+            "hyperparameters": job.hyperparameters,
+            "history": curve.points,
+            "thinned": curve.thinned,
+            "points_total": curve.total,
+            "full_history": f"/jobs/{job_id}/history",
+        }
+    )
 
 
 @router.get("/jobs/{job_id}/history", response_model=HistoryOut)
@@ -155,13 +147,28 @@ def get_history(
     session: ReadSessionDep,
     tenant: TenantDep,
     since: Since = 0,
-    max_points: MaxPoints = None,
+    limit: HistoryLimit = DEFAULT_HISTORY_PAGE,
+    max_points: ThinTo = None,
 ) -> Response:
+    """Every point after `since`, oldest first, a page of `limit` at a time (follow
+    `next_since`); with `max_points`, one thinned view of them instead."""
     job = jobs.get_job(session, tenant, job_id)
-    points = history.read_points(session, job_id, since=since, max_points=max_points)
-    status_value = JobStatus(job.status).value
+    if max_points is not None:
+        curve = history.read_curve(session, job_id, max_points=max_points, since=since)
+        points, next_since, thinned = curve.points, None, curve.thinned
+    else:
+        page = history.read_page(session, job_id, since=since, limit=limit)
+        points, next_since, thinned = page.points, page.next_since, False
     return curve_response(
-        {"job_id": job_id, "status": status_value, "since": since, "points": points}
+        {
+            "job_id": job_id,
+            "status": JobStatus(job.status).value,
+            "since": since,
+            "limit": limit,
+            "points": points,
+            "next_since": next_since,
+            "thinned": thinned,
+        }
     )
 
 

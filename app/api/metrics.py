@@ -5,10 +5,11 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
-from app.api.deps import SessionFactoryDep
+from app.api.deps import MetricsAccessDep, SessionFactoryDep
 from app.metrics import PROCESS_REGISTRY, JobCollector
+from app.schemas.common import error_responses
 
-router = APIRouter(tags=["metrics"])
+router = APIRouter(tags=["metrics"], responses=error_responses(401, 403))
 
 
 @router.get(
@@ -17,7 +18,7 @@ router = APIRouter(tags=["metrics"])
     responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}},
     summary="Prometheus metrics: requests and latency by route, jobs by state, training speed",
 )
-def metrics(factory: SessionFactoryDep) -> Response:
+def metrics(factory: SessionFactoryDep, _access: MetricsAccessDep) -> Response:
     # Job figures are read fresh on every scrape, so the collector lives only for this one.
     jobs = CollectorRegistry()
     jobs.register(JobCollector(factory))

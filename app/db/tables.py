@@ -1,4 +1,4 @@
-"""SQLAlchemy 2.0 typed tables: datasets, jobs, their history points and checkpoints, models."""
+"""SQLAlchemy 2.0 typed tables: datasets, jobs, their learning curves and checkpoints, models."""
 
 from __future__ import annotations
 
@@ -10,14 +10,15 @@ from sqlalchemy import (
     JSON,
     DateTime,
     Dialect,
-    Float,
     ForeignKey,
     Index,
     Integer,
     LargeBinary,
+    SmallInteger,
     String,
     Text,
     TypeDecorator,
+    UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -68,6 +69,10 @@ class Base(DeclarativeBase):
 
 class Dataset(Base):
     __tablename__ = "datasets"
+    # An upload asked to be stored once finds the tenant's earlier copy through this constraint.
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "dedupe_key", name="uq_datasets_tenant_dedupe_key"),
+    )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     tenant_id: Mapped[str] = mapped_column(String(64), index=True)
@@ -78,6 +83,12 @@ class Dataset(Base):
     input_shape: Mapped[list[Any]]
     task: Mapped[str] = mapped_column(String(16))
     classes: Mapped[list[Any] | None]
+    # sha256 of the uploaded content and its parse options (format, label column); None for
+    # datasets stored before it was recorded.
+    content_sha256: Mapped[str | None] = mapped_column(String(64))
+    # content_sha256 when the upload asked to be stored once (the default), else None: NULLs
+    # never collide, so `?dedupe=false` uploads are always stored anew.
+    dedupe_key: Mapped[str | None] = mapped_column(String(64))
     # An .npz archive of X and y written and read with allow_pickle=False.
     data: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)
 
@@ -124,20 +135,29 @@ class JobCheckpoint(Base):
     state: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)
 
 
-class HistoryPoint(Base):
-    __tablename__ = "history"
+class HistoryChunk(Base):
+    """Packed learning-curve points (see app/store/curve_codec.py), written once, never updated.
+
+    Level 0 holds every recorded point; level k >= 1 the representatives of its buckets. Rows of
+    a level never overlap, so their last iteration orders and finds them.
+    """
+
+    __tablename__ = "history_chunks"
+    # SQLite: the rows live in the primary key's b-tree, with no second index beside them.
+    __table_args__ = ({"sqlite_with_rowid": False},)
 
     job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True)
-    iteration: Mapped[int] = mapped_column(Integer, primary_key=True)
-    cost: Mapped[float] = mapped_column(Float)
-    accuracy: Mapped[float] = mapped_column(Float)
-    val_cost: Mapped[float | None] = mapped_column(Float)
-    val_accuracy: Mapped[float | None] = mapped_column(Float)
+    level: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    last_iteration: Mapped[int] = mapped_column(Integer, primary_key=True)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 class Model(Base):
     __tablename__ = "models"
-    __table_args__ = (Index("ix_models_tenant_name_version", "tenant_id", "name", "version"),)
+    # Versions only go up and are never shared: minted from ModelVersionCounter, enforced here.
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "name", "version", name="uq_models_tenant_name_version"),
+    )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     tenant_id: Mapped[str] = mapped_column(String(64), index=True)
@@ -156,6 +176,49 @@ class Model(Base):
     parent_model_id: Mapped[str | None] = mapped_column(String(32))
     # core.TrainState bytes of the weights held, so any model can be continued.
     train_state: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
+
+
+class ModelVersionCounter(Base):
+    """The last version minted for a (tenant, model name); it never goes down, so a deleted
+    latest version's number is never minted again."""
+
+    __tablename__ = "model_version_counters"
+
+    tenant_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    last_version: Mapped[int]
+
+
+class ModelAlias(Base):
+    """A name's alias ("production") and the version it names; one row per (tenant, name, alias)."""
+
+    __tablename__ = "model_aliases"
+
+    tenant_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    alias: Mapped[str] = mapped_column(String(64), primary_key=True)
+    # RESTRICT: the database refuses to delete a version while an alias names it.
+    model_id: Mapped[str] = mapped_column(ForeignKey("models.id", ondelete="RESTRICT"), index=True)
+    version: Mapped[int]
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_by: Mapped[str] = mapped_column(String(64))
+
+
+class AliasMove(Base):
+    """One move of an alias, kept forever: version None is a removal, previous None a creation."""
+
+    __tablename__ = "alias_history"
+    __table_args__ = (Index("ix_alias_history_tenant_name", "tenant_id", "name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    tenant_id: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(200))
+    alias: Mapped[str] = mapped_column(String(64))
+    version: Mapped[int | None]
+    previous_version: Mapped[int | None]
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The API key's id, or the tenant in open mode.
+    moved_by: Mapped[str] = mapped_column(String(64))
 
 
 class ApiKey(Base):

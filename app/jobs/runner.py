@@ -59,6 +59,7 @@ class ProgressReporter:
         self._flush_seconds = flush_seconds
         self._deadline = time.monotonic() + time_limit_seconds
         self._pending: list[dict[str, Any]] = []
+        self._curve = history.CurveWriter(job_id)
         self._last_flush = 0.0
         self.cancelled = False
         self.timed_out = False
@@ -92,7 +93,8 @@ class ProgressReporter:
             else:
                 status = jobs.renew_lease(session, self._job_id, self._worker_id)
             if status is not None:
-                history.append_points(session, self._job_id, self._pending)
+                if self._pending:
+                    self._curve.append(session, self._pending)
                 if also is not None:
                     also(session)
         self._pending = []

@@ -1,28 +1,27 @@
 """Accepting a training request: check it, write the job row, hand it to the executor.
 
-:func:`submit_and_dispatch` is the whole of POST /train's service work. The route adds its own
-steps (idempotency) through :class:`SubmitHooks`, inside the same transactions.
+:func:`submit_and_dispatch` is the whole of POST /train's service work, idempotency included.
 """
 
 from __future__ import annotations
 
-from typing import Generic, TypeVar
+from typing import Any
 
 from sqlalchemy.orm import Session
 
-from app import ingest
-from app.db.tables import Dataset, Job
+from app import ingest, names
+from app.db.tables import Dataset, Job, JobStatus
 from app.errors import InvalidInput, LimitExceeded, ServiceUnavailable, TooManyRequests
 from app.jobs.dispatch import Executor
 from app.jobs.resume import plan_resume
 from app.jobs.spec import decide_task
-from app.schemas.jobs import Hyperparameters, TrainRequest
+from app.schemas.jobs import Hyperparameters, JobAccepted, TrainRequest
 from app.settings import Settings
-from app.store import checkpoints, datasets, jobs
+from app.store import checkpoints, datasets, idempotency, jobs
 
 NOT_DISPATCHED = "not started: the job queue was unreachable at submission"
 
-Replay = TypeVar("Replay")
+TRAIN_SCOPE = "POST /train"
 
 
 def check_limits(hp: Hyperparameters, settings: Settings) -> None:
@@ -47,7 +46,7 @@ def _dataset(
         assert request.dataset_id is not None  # the schema guarantees one of the two
         return datasets.get_dataset(session, tenant_id, request.dataset_id)
     parsed = ingest.from_rows(
-        request.dataset.features, request.dataset.labels, max_cells=settings.max_dataset_cells
+        request.dataset.features, request.dataset.labels, ingest.Limits.from_settings(settings)
     )
     return datasets.create_dataset(
         session,
@@ -72,6 +71,8 @@ def submit_training(
     plan = plan_resume(session, tenant_id, request)
     hp = plan.hyperparameters if plan is not None else request.hyperparameters
     check_limits(hp, settings)
+    # Held to the end of the caller's transaction, so the count below and the insert are one step.
+    jobs.lock_tenant_jobs(session, tenant_id)
     active = jobs.count_active_jobs(session, tenant_id)
     if active >= settings.max_active_jobs_per_tenant:
         raise TooManyRequests(
@@ -91,7 +92,12 @@ def submit_training(
         tenant_id=tenant_id,
         dataset_id=dataset.id,
         hyperparameters=hp.model_copy(update={"task": task}).model_dump(mode="json"),
-        model_name=plan.model_name if plan is not None else request.name or dataset.name,
+        # A name given is valid (the schema checks it); one made from the dataset's is made so.
+        model_name=(
+            plan.model_name
+            if plan is not None
+            else request.name or names.to_model_name(dataset.name)
+        ),
         n_iterations=hp.n_iterations,
         start_iteration=plan.start_iteration if plan is not None else 0,
         parent_model_id=plan.parent_model_id if plan is not None else None,
@@ -104,23 +110,14 @@ def submit_training(
     return job
 
 
-class SubmitHooks(Generic[Replay]):
-    """Steps a caller adds inside :func:`submit_and_dispatch`'s transactions; these do nothing.
-
-    ``replay`` runs first in the submit transaction: a value returned ends the submission
-    with it (nothing is written). ``accepted`` runs after the job row is written, in the same
-    transaction. ``not_dispatched`` runs in the transaction that closes a job the executor
-    could not take.
-    """
-
-    def replay(self, session: Session) -> Replay | None:
-        return None
-
-    def accepted(self, session: Session, job: Job) -> None:
-        return None
-
-    def not_dispatched(self, session: Session) -> None:
-        return None
+def accepted_body(job: Job) -> dict[str, Any]:
+    return JobAccepted(
+        id=job.id,
+        job_id=job.id,
+        status=JobStatus.QUEUED,
+        dataset_id=str(job.dataset_id),
+        location=f"/jobs/{job.id}",
+    ).model_dump(mode="json")
 
 
 def submit_and_dispatch(
@@ -129,28 +126,42 @@ def submit_and_dispatch(
     tenant_id: str,
     request: TrainRequest,
     settings: Settings,
-    hooks: SubmitHooks[Replay],
-) -> Job | Replay:
-    """Queue a training job and hand it to the executor; returns the job (or the replay).
+    *,
+    idempotency_key: str | None,
+    digest: str,
+) -> idempotency.Outcome:
+    """Queue a training job and hand it to the executor; returns the 202 answer (or its replay).
 
-    ``session`` must have no transaction open. The row is committed before the executor hears
-    of it (a worker must find it when the message arrives); if the executor is unreachable,
-    the job is closed as failed and :class:`ServiceUnavailable` (503) propagates, so a client
-    told 503 never also finds a queued job that would never start.
+    ``session`` must have no transaction open. The job row and its idempotency record are one
+    transaction, committed before the executor hears of the job (a worker must find it when the
+    message arrives); if the executor is unreachable, the job is closed as failed, the key is
+    released and :class:`ServiceUnavailable` (503) propagates, so a client told 503 never also
+    finds a queued job that would never start.
     """
+
+    def accept() -> tuple[int, dict[str, Any]]:
+        return 202, accepted_body(submit_training(session, tenant_id, request, settings))
+
     with session.begin():
-        replay = hooks.replay(session)
-        if replay is not None:
-            return replay
-        job = submit_training(session, tenant_id, request, settings)
-        hooks.accepted(session, job)
+        outcome = idempotency.run_once(
+            session,
+            tenant_id=tenant_id,
+            scope=TRAIN_SCOPE,
+            key=idempotency_key,
+            digest=digest,
+            act=accept,
+        )
+    if outcome.replayed:
+        return outcome
+    job_id = str(outcome.response["job_id"])
     try:
-        executor.submit(job.id)
+        executor.submit(job_id)
     except ServiceUnavailable:
         with session.begin():
-            jobs.fail_unstarted_job(session, job.id, NOT_DISPATCHED)
-            hooks.not_dispatched(session)
+            jobs.fail_unstarted_job(session, job_id, NOT_DISPATCHED)
+            if idempotency_key:
+                idempotency.forget(session, tenant_id, TRAIN_SCOPE, idempotency_key)
         raise
     with session.begin():
-        jobs.mark_dispatched(session, job.id)
-    return job
+        jobs.mark_dispatched(session, job_id)
+    return outcome

@@ -10,6 +10,7 @@ from pydantic import (
 )
 
 from app.db.tables import JobStatus
+from app.names import ModelName
 from app.schemas.common import Page, StrictModel
 from app.schemas.datasets import InlineDataset
 from core import EarlyStopping, Network, TrainConfig
@@ -125,7 +126,9 @@ class Hyperparameters(StrictModel):
 class TrainRequest(StrictModel):
     dataset_id: str | None = None
     dataset: InlineDataset | None = None
-    name: str | None = Field(default=None, min_length=1, max_length=200, description="model name")
+    name: ModelName | None = Field(
+        default=None, description="the model's name; default: made from the dataset's name"
+    )
     hyperparameters: Hyperparameters = Hyperparameters()
     resume_from: str | None = Field(
         default=None,
@@ -191,13 +194,25 @@ class JobSummary(BaseModel):
     parent_job_id: str | None = None
 
 
+# GET /jobs/{id} returns at most this many points unless ?max_points asks otherwise; no
+# request returns more than MAX_CURVE_POINTS (page through /jobs/{id}/history for all of them).
+DEFAULT_CURVE_POINTS = 2000
+MAX_CURVE_POINTS = 100_000
+
+
 class JobOut(JobSummary):
     hyperparameters: dict[str, Any]
-    history: list[HistoryPointOut]
+    history: list[HistoryPointOut] = Field(
+        description="the learning curve, thinned to max_points real recorded points if longer"
+    )
+    thinned: bool = Field(description="true when history is a subset of the recorded points")
+    points_total: int = Field(description="how many points the job has recorded")
+    full_history: str = Field(description="pages through every recorded point (?since, ?limit)")
 
 
 class JobAccepted(BaseModel):
-    job_id: str
+    id: str = Field(description="the job's id, as in GET /jobs")
+    job_id: str = Field(description="the same id (an alias kept for older clients)")
     status: JobStatus
     dataset_id: str
     location: str
@@ -211,4 +226,10 @@ class HistoryOut(BaseModel):
     job_id: str
     status: JobStatus
     since: int
+    limit: int
     points: list[HistoryPointOut]
+    next_since: int | None = Field(
+        description="more points are stored: pass this as since for the next page; null when "
+        "this page reached the last stored point"
+    )
+    thinned: bool = Field(description="true only when max_points thinned this page")

@@ -7,6 +7,7 @@ same job (a duplicate delivery, a cancel arriving as training ends) cannot both 
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -65,6 +66,24 @@ def list_jobs(
         query = query.where(Job.status == status)
     query = query.order_by(Job.created_at.desc(), Job.id).limit(limit).offset(offset)
     return session.scalars(query).all()
+
+
+def lock_tenant_jobs(session: Session, tenant_id: str) -> None:
+    """Hold this tenant's job-submission lock until the transaction ends.
+
+    Counting a tenant's active jobs and inserting a new one must not interleave with another
+    submission of the same tenant, or both see "4 of 5" and both insert. PostgreSQL takes a
+    transaction-scoped advisory lock keyed by the tenant (released at commit or rollback);
+    SQLite needs nothing more, since its write transactions (BEGIN IMMEDIATE) are serialized.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(select(func.pg_advisory_xact_lock(_tenant_lock_key(tenant_id))))
+
+
+def _tenant_lock_key(tenant_id: str) -> int:
+    # A signed 64-bit key from the tenant's name; a collision only serializes two tenants.
+    digest = hashlib.sha256(f"dnn-service:jobs:{tenant_id}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
 
 
 def count_active_jobs(session: Session, tenant_id: str) -> int:

@@ -1,4 +1,9 @@
-"""API keys: created once (the plain key is shown then and never stored), looked up by hash."""
+"""API keys: created once (the plain key is shown then and never stored), looked up by hash.
+
+Key rows are never deleted, only revoked: their presence is the persisted fact "keys were
+created on this database", which keeps a server that once required keys requiring them
+(app/auth.py). Do not add a delete.
+"""
 
 from __future__ import annotations
 
@@ -54,6 +59,11 @@ def caller_for(session: Session, plain: str) -> Caller | None:
 
 def active_key_count(session: Session) -> int:
     return int(session.scalar(select(func.count()).where(ApiKey.revoked_at.is_(None))) or 0)
+
+
+def keys_ever_created(session: Session) -> bool:
+    """Whether any key, revoked or not, was ever created on this database."""
+    return session.scalar(select(ApiKey.id).limit(1)) is not None
 
 
 def list_keys(session: Session) -> Sequence[ApiKey]:

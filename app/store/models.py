@@ -6,12 +6,15 @@ import hashlib
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from app.db.tables import Model
-from app.errors import NotFound, StoredModelCorrupt
+from app.db.tables import Model, ModelVersionCounter
+from app.errors import Conflict, NotFound, StoredModelCorrupt
 from app.ids import new_id
+from app.store import aliases
+from app.store.upsert import insert_for
 
 
 def sha256_hex(data: bytes) -> str:
@@ -31,14 +34,11 @@ def create_model(
     train_state: bytes | None = None,
     parent_model_id: str | None = None,
 ) -> Model:
-    latest = session.scalar(
-        select(func.max(Model.version)).where(Model.tenant_id == tenant_id, Model.name == name)
-    )
     model = Model(
         id=new_id(),
         tenant_id=tenant_id,
         name=name,
-        version=(latest or 0) + 1,
+        version=next_version(session, tenant_id, name),
         job_id=job_id,
         dataset_id=dataset_id,
         architecture=architecture,
@@ -52,6 +52,23 @@ def create_model(
     session.add(model)
     session.flush()
     return model
+
+
+def next_version(session: Session, tenant_id: str, name: str) -> int:
+    """Mint the next version of (tenant, name) in one conditional upsert of its counter row.
+
+    Two workers finishing models of one name at once both run this statement; the database
+    serializes them on the counter row (the second waits for the first to commit, then
+    increments the committed value), so they get different versions. Deleting a model never
+    lowers the counter.
+    """
+    values = {"tenant_id": tenant_id, "name": name, "last_version": 1}
+    statement = insert_for(session, ModelVersionCounter).values(**values)
+    upsert = statement.on_conflict_do_update(
+        index_elements=["tenant_id", "name"],
+        set_={"last_version": ModelVersionCounter.last_version + 1},
+    ).returning(ModelVersionCounter.last_version)
+    return int(session.execute(upsert).scalar_one())
 
 
 def get_model(session: Session, tenant_id: str, model_id: str) -> Model:
@@ -88,7 +105,18 @@ def stored_train_state(session: Session, model: Model) -> bytes | None:
 
 
 def delete_model(session: Session, tenant_id: str, model_id: str) -> None:
-    session.delete(get_model(session, tenant_id, model_id))
+    model = get_model(session, tenant_id, model_id)
+    held = aliases.aliases_of_model(session, model.id)
+    if held:
+        raise Conflict(
+            f"version {model.version} of model {model.name!r} is named by the alias(es) "
+            f"{', '.join(held)}; move or remove them first"
+        )
+    session.delete(model)
+    try:
+        session.flush()
+    except IntegrityError as exc:  # an alias moved onto it meanwhile (the foreign key says so)
+        raise Conflict(f"model {model_id!r} became the target of an alias; try again") from exc
 
 
 def verified_weights(session: Session, model: Model) -> bytes:

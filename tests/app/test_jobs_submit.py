@@ -11,11 +11,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.db.engine import make_engine, make_session_factory, transaction
 from app.db.migrate import upgrade_to_head
-from app.db.tables import Dataset, Job, JobStatus
+from app.db.tables import Dataset, IdempotencyRecord, Job, JobStatus
 from app.errors import InvalidInput, ServiceUnavailable
 from app.jobs.dispatch import CeleryExecutor
 from app.jobs.local import LocalWorkerPool
-from app.jobs.submit import NOT_DISPATCHED, SubmitHooks, submit_and_dispatch
+from app.jobs.submit import NOT_DISPATCHED, submit_and_dispatch
 from app.schemas.jobs import TrainRequest
 from app.settings import Settings
 
@@ -37,24 +37,6 @@ def factory(settings: Settings) -> Iterator[sessionmaker[Session]]:
     engine.dispose()
 
 
-class Recorder(SubmitHooks[str]):
-    def __init__(self, replay: str | None = None) -> None:
-        self.calls: list[str] = []
-        self._replay = replay
-
-    def replay(self, session: Session) -> str | None:
-        self.calls.append("replay")
-        return self._replay
-
-    def accepted(self, session: Session, job: Job) -> None:
-        assert session.in_transaction() and job.status == JobStatus.QUEUED
-        self.calls.append("accepted")
-
-    def not_dispatched(self, session: Session) -> None:
-        assert session.in_transaction()
-        self.calls.append("not_dispatched")
-
-
 def request(labels: list[object], **hyperparameters: object) -> TrainRequest:
     return TrainRequest.model_validate(
         {
@@ -64,7 +46,9 @@ def request(labels: list[object], **hyperparameters: object) -> TrainRequest:
     )
 
 
-def count(factory: sessionmaker[Session], table: type[Job] | type[Dataset]) -> int:
+def count(
+    factory: sessionmaker[Session], table: type[Job] | type[Dataset] | type[IdempotencyRecord]
+) -> int:
     with transaction(factory) as session:
         return int(session.scalar(select(func.count()).select_from(table)) or 0)
 
@@ -72,15 +56,19 @@ def count(factory: sessionmaker[Session], table: type[Job] | type[Dataset]) -> i
 def test_a_dispatched_job_is_queued_with_its_task_decided(
     settings: Settings, factory: sessionmaker[Session]
 ) -> None:
-    hooks = Recorder()
     with factory() as session:
-        job = submit_and_dispatch(
-            session, LocalWorkerPool(settings, 0), TENANT, request([0, 1, 2, 0]), settings, hooks
+        outcome = submit_and_dispatch(
+            session,
+            LocalWorkerPool(settings, 0),
+            TENANT,
+            request([0, 1, 2, 0]),
+            settings,
+            idempotency_key="k1",
+            digest="d1",
         )
-    assert isinstance(job, Job)
-    assert hooks.calls == ["replay", "accepted"]
+    assert outcome.status_code == 202 and not outcome.replayed
     with transaction(factory) as session:
-        stored = session.get_one(Job, job.id)
+        stored = session.get_one(Job, outcome.response["job_id"])
         assert stored.status == JobStatus.QUEUED and stored.dispatched_at is not None
         assert stored.hyperparameters["task"] == "multiclass"
 
@@ -88,14 +76,22 @@ def test_a_dispatched_job_is_queued_with_its_task_decided(
 def test_an_unreachable_queue_closes_the_job_and_answers_503(
     settings: Settings, factory: sessionmaker[Session]
 ) -> None:
-    hooks = Recorder()
     executor = CeleryExecutor(settings)
     try:
         with factory() as session, pytest.raises(ServiceUnavailable):
-            submit_and_dispatch(session, executor, TENANT, request([0, 1, 0, 1]), settings, hooks)
+            submit_and_dispatch(
+                session,
+                executor,
+                TENANT,
+                request([0, 1, 0, 1]),
+                settings,
+                idempotency_key="k1",
+                digest="d1",
+            )
     finally:
         executor.stop()
-    assert hooks.calls == ["replay", "accepted", "not_dispatched"]
+    # The key is released, so a retry once the queue is back runs anew.
+    assert count(factory, IdempotencyRecord) == 0
     with transaction(factory) as session:
         job = session.scalars(select(Job)).one()
         assert (job.status, job.error, job.dispatched_at) == (
@@ -106,19 +102,29 @@ def test_an_unreachable_queue_closes_the_job_and_answers_503(
 
 
 def test_a_replay_writes_nothing(settings: Settings, factory: sessionmaker[Session]) -> None:
-    hooks = Recorder(replay="the first answer")
-    with factory() as session:
-        answer = submit_and_dispatch(
-            session, LocalWorkerPool(settings, 0), TENANT, request([0, 1]), settings, hooks
-        )
-    assert answer == "the first answer" and hooks.calls == ["replay"]
-    assert count(factory, Job) == count(factory, Dataset) == 0
+    pool = LocalWorkerPool(settings, 0)
+    answers = []
+    for _ in range(2):
+        with factory() as session:
+            answers.append(
+                submit_and_dispatch(
+                    session,
+                    pool,
+                    TENANT,
+                    request([0, 1]),
+                    settings,
+                    idempotency_key="k1",
+                    digest="d1",
+                )
+            )
+    assert [a.replayed for a in answers] == [False, True]
+    assert answers[0].response == answers[1].response
+    assert count(factory, Job) == count(factory, Dataset) == 1
 
 
 def test_a_task_the_labels_do_not_fit_writes_nothing(
     settings: Settings, factory: sessionmaker[Session]
 ) -> None:
-    hooks = Recorder()
     with factory() as session, pytest.raises(InvalidInput, match="strings"):
         submit_and_dispatch(
             session,
@@ -126,8 +132,10 @@ def test_a_task_the_labels_do_not_fit_writes_nothing(
             TENANT,
             request(["a", "b", "a", "b"], task="regression"),
             settings,
-            hooks,
+            idempotency_key="k1",
+            digest="d1",
         )
-    assert hooks.calls == ["replay"]
+    # The key is not taken by a refused request.
+    assert count(factory, IdempotencyRecord) == 0
     # The inline dataset went with the refused job: one transaction.
     assert count(factory, Job) == count(factory, Dataset) == 0

@@ -132,3 +132,17 @@ def test_the_image_package_carries_every_module_migration_and_asset(tmp_path: Pa
     }
     assert "app/db/migrations/versions/0001_initial_schema.py" in needed
     assert needed - packaged == set(), "files the installed service needs but the wheel lacks"
+
+
+def test_compose_and_image_require_api_keys(compose: dict[str, Any]) -> None:
+    for name in ("api", "worker", "migrate"):
+        env = compose["services"][name]["environment"]
+        assert env["DNN_AUTH"] == "keys", f"{name} runs with keys required"
+        assert "DNN_ALLOW_OPEN_NETWORK" not in env
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    env_lines = [line for line in dockerfile.splitlines() if line.startswith("ENV ")]
+    assert any("DNN_AUTH=keys" in line for line in env_lines)
+    assert "DNN_ALLOW_OPEN_NETWORK" not in dockerfile
+    # The README shows the one command that creates the first admin key in the compose stack.
+    readme = (ROOT / "README.md").read_text()
+    assert "docker compose run --rm api dnn-service keys create --admin --tenant" in readme

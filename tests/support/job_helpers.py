@@ -8,6 +8,9 @@ from typing import Any
 import httpx
 import numpy as np
 
+from app.db.engine import make_engine, make_session_factory
+from app.store import history
+
 TERMINAL = {"succeeded", "failed", "cancelled"}
 
 
@@ -37,6 +40,17 @@ def wait_for_history(
     raise AssertionError(f"job {job_id} recorded only {count} points")
 
 
+def all_points(client: httpx.Client, job_id: str) -> list[dict[str, Any]]:
+    """Every recorded point of a job, at full resolution, paging through /history."""
+    points: list[dict[str, Any]] = []
+    since: int | None = 0
+    while since is not None:
+        page = client.get(f"/jobs/{job_id}/history", params={"since": since}).json()
+        points += page["points"]
+        since = page.get("next_since")
+    return points
+
+
 def blobs(n: int = 100, seed: int = 0) -> dict[str, Any]:
     """A small, separable binary problem as the JSON body of POST /datasets."""
     rng = np.random.default_rng(seed)
@@ -52,3 +66,13 @@ def submit(client: httpx.Client, dataset_id: str, **hyperparameters: Any) -> str
     assert response.status_code == 202, response.text
     job_id: str = response.json()["job_id"]
     return job_id
+
+
+def stored_points(database_url: str, job_id: str) -> int:
+    """How many points a job has recorded, read from its database directly (no server)."""
+    engine = make_engine(database_url)
+    try:
+        with make_session_factory(engine)() as session:
+            return history.read_curve(session, job_id, max_points=2).total
+    finally:
+        engine.dispose()

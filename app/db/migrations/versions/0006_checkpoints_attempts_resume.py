@@ -1,7 +1,7 @@
 """job checkpoints, attempts, resume provenance, training state with models
 
 Revision ID: 0006
-Revises: 0003
+Revises: 0005
 Create Date: 2026-11-27 09:45:00
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0006"
-down_revision: str | None = "0003"
+down_revision: str | None = "0005"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
