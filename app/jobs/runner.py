@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
+import numpy as np
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.db.engine import transaction
@@ -20,7 +21,7 @@ from app.jobs.heartbeat import Heartbeat
 from app.jobs.spec import build, decide_task, describe_architecture
 from app.schemas.jobs import Hyperparameters
 from app.settings import Settings
-from app.store import checkpoints, datasets, history, jobs, models
+from app.store import checkpoints, curve_codec, datasets, history, jobs, models
 from core import DivergenceError, TrainResult, TrainState, train
 
 log = logging.getLogger(__name__)
@@ -259,7 +260,7 @@ def _store_model(
     # state of those weights, so continuing the model continues from them.
     held_state = result.state.restored_best() if result.restored_best else result.state
     metrics = {
-        **(result.held_point or {}),
+        **as_stored(result.held_point or {}),
         "n_iterations_run": result.state.iteration - attempt.start_iteration,
         "stopped_early": result.stopped_early,
         "best_iteration": result.best_iteration,
@@ -289,6 +290,15 @@ def _store_model(
     except _LeaseLost:
         return None
     return JobStatus.SUCCEEDED
+
+
+def as_stored(point: dict[str, float]) -> dict[str, float]:
+    """A history point as the curve store keeps and serves it (metrics packed as float32), so a
+    model's metrics equal the point of its iteration exactly."""
+    return {
+        key: float(np.float32(value)) if key in curve_codec.METRICS else value
+        for key, value in point.items()
+    }
 
 
 def _finish(

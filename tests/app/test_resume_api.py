@@ -90,10 +90,11 @@ def test_an_early_stopped_model_reports_and_continues_from_the_weights_it_holds(
     client = shared_client
     hyperparameters = BASE | {
         "optimizer": "momentum",
-        "learning_rate": 2.0,
+        "learning_rate": 0.5,
         "batch_size": None,
         "n_iterations": 500,
-        "early_stopping": {"patience": 3},
+        # An improvement must exceed min_delta, so patience surely runs out before 500.
+        "early_stopping": {"patience": 2, "min_delta": 0.01},
     }
     job = train(client, {"dataset_id": dataset_id, "hyperparameters": hyperparameters})
     model = client.get(f"/models/{job['model_id']}").json()
