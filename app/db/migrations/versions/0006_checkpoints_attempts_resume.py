@@ -39,10 +39,13 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("models", schema=None) as batch_op:
+    # Never by copying the table (SQLite's batch "move and copy"): with foreign keys on, dropping
+    # the old jobs table would cascade to the curves, and models are referenced by aliases.
+    # ALTER TABLE ... DROP COLUMN does it in place (SQLite >= 3.35, PostgreSQL).
+    with op.batch_alter_table("models", schema=None, recreate="never") as batch_op:
         batch_op.drop_column("train_state")
         batch_op.drop_column("parent_model_id")
-    with op.batch_alter_table("jobs", schema=None) as batch_op:
+    with op.batch_alter_table("jobs", schema=None, recreate="never") as batch_op:
         batch_op.drop_column("parent_job_id")
         batch_op.drop_column("parent_model_id")
         batch_op.drop_column("start_iteration")
