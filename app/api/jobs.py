@@ -38,9 +38,12 @@ DEFAULT_HISTORY_PAGE = 10_000
 
 
 def progress(job: Job) -> float:
+    """0..1 over this job's own iterations (a continued run starts at start_iteration)."""
     if job.status == JobStatus.SUCCEEDED:
         return 1.0
-    return min(1.0, job.last_iteration / job.n_iterations) if job.n_iterations else 0.0
+    if not job.n_iterations:
+        return 0.0
+    return min(1.0, max(0.0, (job.last_iteration - job.start_iteration) / job.n_iterations))
 
 
 # A curve read returns up to 10^4-10^5 points: validating each into HistoryPointOut and
@@ -66,6 +69,10 @@ def summary(job: Job) -> JobSummary:
         model_name=job.model_name,
         model_id=job.model_id,
         error=job.error,
+        attempts=job.attempts,
+        start_iteration=job.start_iteration,
+        parent_model_id=job.parent_model_id,
+        parent_job_id=job.parent_job_id,
     )
 
 

@@ -57,7 +57,10 @@ class CeleryExecutor:
         self._settings = settings
         self._celery: Any = make_celery(settings)
         self._reconciler = LeaseReconciler(
-            settings.database_url, settings.job_lease_seconds, redispatch=self.submit
+            settings.database_url,
+            settings.job_lease_seconds,
+            redispatch=self.submit,
+            max_attempts=settings.max_attempts,
         )
 
     def start(self) -> None:
