@@ -1,5 +1,6 @@
-// The dashboard: an overview (datasets, jobs, models, upload and train forms) and a job page
-// whose curves grow live from the job's Server-Sent Events stream. Plain JS, no build step.
+// The dashboard: an overview (forms, a sortable and filterable runs table, datasets, models,
+// a comparison of selected runs), a job page whose curves grow live from the job's
+// Server-Sent Events stream, and a model page (pages.js). Plain JS, no build step.
 "use strict";
 
 const TERMINAL = new Set(["succeeded", "failed", "cancelled"]);
@@ -12,6 +13,8 @@ const MAX_LIVE_POINTS = 20000;
 let refreshTimer = null;
 let jobWatch = null;
 let charts = [];
+// The runs table's state: kept across its 2-second refreshes.
+const jobsView = { items: [], datasets: new Map(), sortKey: "created_at", descending: true, selected: new Set() };
 
 // With API keys configured the server wants "Authorization: Bearer <key>" on every call; the
 // key lives in this browser's localStorage only.
@@ -50,40 +53,136 @@ function cell(row, value, { code = false, link = null } = {}) {
   return td;
 }
 
-function fillTable(id, items, addCells) {
+function fillTable(id, items, addCells, emptyText = null) {
   const body = document.querySelector(`#${id} tbody`);
   body.replaceChildren();
   for (const item of items) addCells(body.insertRow(), item);
+  const empty = document.getElementById(id.replace("-table", "-empty"));
+  if (empty) {
+    empty.hidden = items.length > 0;
+    if (emptyText) empty.textContent = emptyText;
+  }
 }
 
 function formatNumber(value) {
   return typeof value === "number" ? value.toPrecision(4) : "";
 }
 
+function formatSeconds(seconds) {
+  if (typeof seconds !== "number" || !Number.isFinite(seconds)) return "";
+  if (seconds < 60) return `${seconds.toFixed(1)} s`;
+  const minutes = Math.floor(seconds / 60);
+  if (minutes < 60) return `${minutes} m ${String(Math.round(seconds % 60)).padStart(2, "0")} s`;
+  return `${Math.floor(minutes / 60)} h ${String(minutes % 60).padStart(2, "0")} m`;
+}
+
+function formatTime(iso) {
+  return iso ? new Date(iso).toLocaleString() : "";
+}
+
+// Seconds from start to finish (or to now for a running job); null before it started.
+function duration(job) {
+  if (!job.started_at) return null;
+  const end = job.finished_at ? new Date(job.finished_at) : new Date();
+  return (end - new Date(job.started_at)) / 1000;
+}
+
 // ---- overview -------------------------------------------------------------------------------
 
+// One flat row per job: what the runs table shows and sorts by.
+function jobRow(job) {
+  const hp = job.hyperparameters || {};
+  const metrics = job.metrics || {};
+  const dataset = jobsView.datasets.get(job.dataset_id);
+  return {
+    job,
+    model_name: job.model_name,
+    status: job.status,
+    dataset: dataset ? `${dataset.name} · ${(dataset.content_sha256 || dataset.id).slice(0, 8)}` : (job.dataset_id || "").slice(0, 8),
+    layers: (hp.hidden_layers || []).join("-"),
+    learning_rate: hp.learning_rate,
+    optimizer: hp.optimizer,
+    n_iterations: hp.n_iterations,
+    batch_size: hp.batch_size ?? null,
+    cost: metrics.cost,
+    val_cost: metrics.val_cost,
+    accuracy: metrics.accuracy,
+    val_accuracy: metrics.val_accuracy,
+    duration: duration(job),
+    created_at: job.created_at,
+  };
+}
+
+function compareValues(a, b) {
+  const missingA = a === null || a === undefined || a === "";
+  const missingB = b === null || b === undefined || b === "";
+  if (missingA || missingB) return missingA - missingB;
+  return typeof a === "number" && typeof b === "number" ? a - b : String(a).localeCompare(String(b));
+}
+
+function renderJobs() {
+  const nameFilter = document.getElementById("job-name-filter").value.trim().toLowerCase();
+  const rows = jobsView.items.map(jobRow).filter((r) => !nameFilter || r.model_name.toLowerCase().includes(nameFilter));
+  const sign = jobsView.descending ? -1 : 1;
+  // Missing values (a running job's metrics) sort last in both directions.
+  rows.sort((a, b) => {
+    const missing = compareValues(a[jobsView.sortKey] ?? null, b[jobsView.sortKey] ?? null);
+    const oneMissing = [a[jobsView.sortKey], b[jobsView.sortKey]].some((v) => v === null || v === undefined);
+    return oneMissing ? missing : sign * missing;
+  });
+  let emptyText;
+  if (jobsView.items.length && !rows.length) emptyText = "No jobs match this filter.";
+  else if (!jobsView.datasets.size) emptyText = "No jobs yet: upload a CSV to start, then train a model on it.";
+  else emptyText = "No jobs yet: pick a dataset in the Train form and start training.";
+  if (!jobsView.items.length && document.getElementById("job-status-filter").value) emptyText = "No jobs with this status.";
+  fillTable("jobs-table", rows, (row, r) => {
+    const box = row.insertCell().appendChild(document.createElement("input"));
+    box.type = "checkbox";
+    box.className = "select-job";
+    box.value = r.job.id;
+    box.checked = jobsView.selected.has(r.job.id);
+    box.setAttribute("aria-label", `select ${r.model_name}`);
+    cell(row, r.model_name, r.job.model_id ? { link: `#/models/${encodeURIComponent(r.model_name)}` } : {});
+    cell(row, r.status).className = `status ${r.status}`;
+    cell(row, r.dataset);
+    cell(row, r.layers);
+    cell(row, r.learning_rate);
+    cell(row, r.optimizer);
+    cell(row, r.n_iterations);
+    cell(row, r.batch_size ?? "full");
+    for (const key of ["cost", "val_cost", "accuracy", "val_accuracy"]) cell(row, formatNumber(r[key])).className = "num";
+    cell(row, formatSeconds(r.duration)).className = "num";
+    cell(row, formatTime(r.created_at));
+    cell(row, r.job.id.slice(0, 8), { code: true, link: `#/jobs/${r.job.id}` });
+  }, emptyText);
+  for (const th of document.querySelectorAll("#jobs-table th[data-key]")) {
+    th.classList.toggle("sorted", th.dataset.key === jobsView.sortKey);
+    th.classList.toggle("descending", th.dataset.key === jobsView.sortKey && jobsView.descending);
+  }
+  document.getElementById("compare-button").disabled = jobsView.selected.size < 2;
+}
+
 async function loadOverview() {
+  const status = document.getElementById("job-status-filter").value;
   const [datasets, jobs, models] = await Promise.all([
-    api("/datasets?limit=100"), api("/jobs?limit=100"), api("/models?limit=100"),
+    api("/datasets?limit=100"),
+    api(`/jobs?limit=100${status ? `&status=${status}` : ""}`),
+    api("/models?limit=100"),
   ]);
+  jobsView.datasets = new Map(datasets.items.map((d) => [d.id, d]));
+  jobsView.items = jobs.items;
+  renderJobs();
   fillTable("datasets-table", datasets.items, (row, d) => {
     cell(row, d.name);
-    cell(row, d.n_samples);
-    cell(row, d.n_features);
+    cell(row, d.n_samples).className = "num";
+    cell(row, d.n_features).className = "num";
     cell(row, d.classes ? `${d.task} (${d.classes.length} classes)` : d.task);
+    cell(row, formatTime(d.created_at));
+    cell(row, (d.content_sha256 || "").slice(0, 12), { code: true }).title = d.content_sha256 || "";
     cell(row, d.id, { code: true });
   });
-  fillTable("jobs-table", jobs.items, (row, j) => {
-    cell(row, j.id, { code: true, link: `#/jobs/${j.id}` });
-    cell(row, j.status).className = `status ${j.status}`;
-    const bar = cell(row, "").appendChild(document.createElement("progress"));
-    bar.max = 1;
-    bar.value = j.progress;
-    cell(row, j.model_name);
-    cell(row, new Date(j.created_at).toLocaleString());
-  });
   fillTable("models-table", models.items, (row, m) => {
-    cell(row, m.name);
+    cell(row, m.name, { link: `#/models/${encodeURIComponent(m.name)}` });
     cell(row, m.version);
     cell(row, formatNumber(m.metrics.accuracy));
     cell(row, formatNumber(m.metrics.cost));
@@ -91,7 +190,8 @@ async function loadOverview() {
   });
   const select = document.querySelector("#train-form select[name=dataset_id]");
   const chosen = select.value;
-  select.replaceChildren(...datasets.items.map((d) => new Option(`${d.name} (${d.id.slice(0, 8)})`, d.id)));
+  select.replaceChildren(...datasets.items.map((d) => new Option(
+    `${d.name} · ${d.n_samples} rows · ${formatTime(d.created_at)} · ${(d.content_sha256 || d.id).slice(0, 8)}`, d.id)));
   if (chosen) select.value = chosen;
 }
 
@@ -128,6 +228,7 @@ async function startTraining(event) {
     validation_fraction: Number(form.get("validation_fraction")),
     record_every: Number(form.get("record_every")),
   };
+  if (form.get("batch_size")) hyperparameters.batch_size = Number(form.get("batch_size"));
   const body = { dataset_id: form.get("dataset_id"), hyperparameters };
   if (form.get("name")) body.name = form.get("name");
   try {
@@ -142,27 +243,24 @@ async function startTraining(event) {
   }
 }
 
-// ---- job page -------------------------------------------------------------------------------
-
-function makeChart(canvasId, metric) {
-  const line = (label, color) => ({
-    label, data: [], borderColor: color, backgroundColor: color, borderWidth: 1.5, pointRadius: 0,
-  });
-  return new Chart(document.getElementById(canvasId), {
-    type: "line",
-    data: { datasets: [line("train", "#1f77b4"), line("validation", "#ff7f0e")] },
-    options: {
-      animation: false,
-      parsing: false,
-      maintainAspectRatio: false,
-      plugins: { title: { display: true, text: metric } },
-      scales: {
-        x: { type: "linear", title: { display: true, text: "iteration" } },
-        y: { title: { display: true, text: metric } },
-      },
-    },
-  });
+function onJobsTableClick(event) {
+  const th = event.target.closest("th[data-key]");
+  if (th) {
+    const key = th.dataset.key;
+    jobsView.descending = jobsView.sortKey === key ? !jobsView.descending : false;
+    jobsView.sortKey = key;
+    renderJobs();
+  }
 }
+
+function onJobSelected(event) {
+  if (!event.target.classList.contains("select-job")) return;
+  if (event.target.checked) jobsView.selected.add(event.target.value);
+  else jobsView.selected.delete(event.target.value);
+  document.getElementById("compare-button").disabled = jobsView.selected.size < 2;
+}
+
+// ---- job page -------------------------------------------------------------------------------
 
 function showJobState(state) {
   const status = document.getElementById("job-status");
@@ -178,8 +276,49 @@ function showJobState(state) {
 
 function showJobResult(job) {
   const result = document.getElementById("job-result");
+  result.replaceChildren();
   if (job.error) result.textContent = `Error: ${job.error}`;
-  else if (job.model_id) result.textContent = `Model ${job.model_name}: ${job.model_id}`;
+  else if (job.model_id) {
+    result.append(`Model ${job.model_name}: `);
+    const link = result.appendChild(document.createElement("a"));
+    link.href = `#/models/${encodeURIComponent(job.model_name)}`;
+    link.textContent = job.model_id;
+  }
+}
+
+function fillList(id, entries) {
+  const list = document.getElementById(id);
+  list.replaceChildren();
+  for (const [term, value] of entries) {
+    if (value === null || value === undefined || value === "") continue;
+    list.appendChild(document.createElement("dt")).textContent = term;
+    list.appendChild(document.createElement("dd")).textContent = value;
+  }
+}
+
+// Timings, hyperparameters and final/best metrics, from GET /jobs/{id} and the drawn curve.
+function showJobDetails(job, points) {
+  const wait = job.started_at ? (new Date(job.started_at) - new Date(job.created_at)) / 1000 : null;
+  fillList("job-timings", [
+    ["queued", formatTime(job.created_at)], ["started", formatTime(job.started_at)],
+    ["finished", formatTime(job.finished_at)], ["queue wait", formatSeconds(wait)],
+    ["duration", formatSeconds(duration(job))],
+  ]);
+  const dataset = job.dataset_id ? `${job.dataset_id}` : "(deleted)";
+  fillList("job-hyperparameters", [["dataset", dataset], ...Object.entries(job.hyperparameters || {})
+    .map(([key, value]) => [key, typeof value === "object" && value !== null ? JSON.stringify(value) : String(value)])]);
+  const task = (job.hyperparameters || {}).task;
+  const final = job.metrics || points[points.length - 1] || {};
+  const best = final.best_iteration ?? bestIteration(points);
+  const atBest = points.find((p) => p.iteration === best) || {};
+  const acc = metricLabel("accuracy", task);
+  fillList("job-metrics", [
+    ["final cost", formatNumber(final.cost)], ["final val cost", formatNumber(final.val_cost)],
+    [`final ${acc}`, formatNumber(final.accuracy)], [`final val ${acc}`, formatNumber(final.val_accuracy)],
+    ["best iteration", best], ["best cost", formatNumber(atBest.cost)],
+    ["best val cost", formatNumber(atBest.val_cost)], [`best val ${acc}`, formatNumber(atBest.val_accuracy)],
+    ["stopped early", final.stopped_early === undefined ? "" : String(final.stopped_early)],
+  ]);
 }
 
 function parseEvent(block) {
@@ -235,16 +374,22 @@ async function streamEvents(path, handlers, signal) {
   }
 }
 
-function watchJob(jobId) {
+function watchJob(job) {
+  const jobId = job.id;
   const [costChart, accuracyChart] = charts;
   const series = [
     [costChart.data.datasets[0], "cost"], [costChart.data.datasets[1], "val_cost"],
     [accuracyChart.data.datasets[0], "accuracy"], [accuracyChart.data.datasets[1], "val_accuracy"],
   ];
+  let points = [];
   let redrawPending = false;
-  let drawn = 0;
   const redraw = () => {
     redrawPending = false;
+    const restored = job.metrics ? job.metrics.best_iteration : null;
+    markBest(charts, restored ?? bestIteration(points));
+    const exploded = document.getElementById("job-exploded");
+    exploded.textContent = explosion(points) || "";
+    exploded.hidden = !exploded.textContent;
     for (const chart of charts) chart.update("none");
   };
   const scheduleRedraw = () => {
@@ -257,7 +402,7 @@ function watchJob(jobId) {
     for (const [dataset, key] of series) {
       if (point[key] !== undefined) dataset.data.push({ x: point.iteration, y: point[key] });
     }
-    drawn += 1;
+    points.push(point);
   };
   const watch = new AbortController();
   jobWatch = watch;
@@ -267,22 +412,28 @@ function watchJob(jobId) {
   streamEvents(`/jobs/${jobId}/events`, {
     snapshot(curve) {
       for (const [dataset] of series) dataset.data = [];
-      drawn = 0;
+      points = [];
       for (const point of curve.points) add(point);
       scheduleRedraw();
     },
     point(point) {
       add(point);
       scheduleRedraw();
-      if (drawn > MAX_LIVE_POINTS && !watch.signal.aborted) {
+      if (points.length > MAX_LIVE_POINTS && !watch.signal.aborted) {
         watch.abort();
-        watchJob(jobId);
+        watchJob(job);
       }
     },
     status: showJobState,
-    end(job) {
-      showJobState({ status: job.status, progress: job.progress });
-      showJobResult(job);
+    async end(summary) {
+      showJobState({ status: summary.status, progress: summary.progress });
+      showJobResult(summary);
+      try {
+        Object.assign(job, await api(`/jobs/${jobId}?max_points=2`));
+      } catch (error) {
+        Object.assign(job, summary);
+      }
+      showJobDetails(job, points);
       redraw();
     },
     error(body) {
@@ -294,13 +445,29 @@ function watchJob(jobId) {
   }, watch.signal);
 }
 
-function showJob(jobId) {
+async function showJob(jobId) {
   document.getElementById("job-id").textContent = jobId;
   document.getElementById("job-result").textContent = "";
-  document.getElementById("svg-link").href = `/jobs/${jobId}/curve.svg`;
-  document.getElementById("png-link").href = `/jobs/${jobId}/curve.png`;
-  charts = [makeChart("cost-chart", "cost"), makeChart("accuracy-chart", "accuracy")];
-  watchJob(jobId);
+  document.getElementById("job-exploded").hidden = true;
+  document.getElementById("svg-link").href = `/jobs/${jobId}/curve.svg?yscale=${costScale()}`;
+  document.getElementById("png-link").href = `/jobs/${jobId}/curve.png?yscale=${costScale()}`;
+  let job;
+  try {
+    // Two points suffice here: the curve itself comes from the event stream.
+    job = await api(`/jobs/${jobId}?max_points=2`);
+  } catch (error) {
+    showMessage(`Could not load this job: ${error.message}`, true);
+    return;
+  }
+  if (location.hash !== `#/jobs/${jobId}`) return;
+  showJobDetails(job, job.history);
+  const hp = job.hyperparameters || {};
+  const options = (metric) => ({
+    task: hp.task, xTitle: xLabel(hp),
+    datasets: [lineDataset("train", TRAIN_COLOR), lineDataset("validation", VALIDATION_COLOR)],
+  });
+  charts = [makeCurveChart("cost-chart", "cost", options("cost")), makeCurveChart("accuracy-chart", "accuracy", options("accuracy"))];
+  watchJob(job);
 }
 
 async function cancelJob() {
@@ -329,15 +496,19 @@ async function loadChoices() {
 function route() {
   clearInterval(refreshTimer);
   if (jobWatch) jobWatch.abort();
-  for (const chart of charts) chart.destroy();
+  for (const chart of [...charts, ...compareCharts]) chart.destroy();
   charts = [];
+  compareCharts = [];
+  document.getElementById("compare").hidden = true;
   showMessage("");
-  const match = location.hash.match(/^#\/jobs\/([\w-]+)$/);
-  document.getElementById("overview").hidden = Boolean(match);
-  document.getElementById("job-page").hidden = !match;
-  if (match) {
-    showJob(match[1]);
-  } else {
+  const job = location.hash.match(/^#\/jobs\/([\w-]+)$/);
+  const model = location.hash.match(/^#\/models\/(.+)$/);
+  document.getElementById("overview").hidden = Boolean(job || model);
+  document.getElementById("job-page").hidden = !job;
+  document.getElementById("model-page").hidden = !model;
+  if (job) showJob(job[1]);
+  else if (model) showModel(decodeURIComponent(model[1]));
+  else {
     refreshOverview();
     refreshTimer = setInterval(refreshOverview, REFRESH_MS);
   }
@@ -352,6 +523,18 @@ keyInput.addEventListener("change", () => {
 document.getElementById("upload-form").addEventListener("submit", uploadDataset);
 document.getElementById("train-form").addEventListener("submit", startTraining);
 document.getElementById("cancel-button").addEventListener("click", cancelJob);
+document.getElementById("predict-form").addEventListener("submit", predict);
+document.getElementById("compare-button").addEventListener("click", compareSelected);
+document.getElementById("job-status-filter").addEventListener("change", refreshOverview);
+document.getElementById("job-name-filter").addEventListener("input", renderJobs);
+document.querySelector("#jobs-table thead").addEventListener("click", onJobsTableClick);
+document.querySelector("#jobs-table tbody").addEventListener("change", onJobSelected);
+setupLogToggles(() => {
+  applyCostScale([...charts, ...compareCharts]);
+  const jobId = document.getElementById("job-id").textContent;
+  document.getElementById("svg-link").href = `/jobs/${jobId}/curve.svg?yscale=${costScale()}`;
+  document.getElementById("png-link").href = `/jobs/${jobId}/curve.png?yscale=${costScale()}`;
+});
 window.addEventListener("hashchange", route);
 loadChoices();
 route();
