@@ -304,7 +304,9 @@ function showJobDetails(job, points) {
     ["finished", formatTime(job.finished_at)], ["queue wait", formatSeconds(wait)],
     ["duration", formatSeconds(duration(job))],
   ]);
-  const dataset = job.dataset_id ? `${job.dataset_id}` : "(deleted)";
+  const d = job.dataset;
+  const dataset = d ? `${d.name} · ${d.n_samples} rows × ${d.n_features} · uploaded ${formatTime(d.created_at)} · sha256 ${(d.content_sha256 || "").slice(0, 12)}`
+    : job.dataset_id || "(deleted)";
   fillList("job-hyperparameters", [["dataset", dataset], ...Object.entries(job.hyperparameters || {})
     .map(([key, value]) => [key, typeof value === "object" && value !== null ? JSON.stringify(value) : String(value)])]);
   const task = (job.hyperparameters || {}).task;
@@ -429,7 +431,7 @@ function watchJob(job) {
       showJobState({ status: summary.status, progress: summary.progress });
       showJobResult(summary);
       try {
-        Object.assign(job, await api(`/jobs/${jobId}?max_points=2`));
+        Object.assign(job, await api(`/jobs/${jobId}?max_points=2`), { dataset: job.dataset });
       } catch (error) {
         Object.assign(job, summary);
       }
@@ -459,6 +461,7 @@ async function showJob(jobId) {
     showMessage(`Could not load this job: ${error.message}`, true);
     return;
   }
+  if (job.dataset_id) job.dataset = await api(`/datasets/${job.dataset_id}`).catch(() => null);
   if (location.hash !== `#/jobs/${jobId}`) return;
   showJobDetails(job, job.history);
   const hp = job.hyperparameters || {};

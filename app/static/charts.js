@@ -99,7 +99,11 @@ function makeCurveChart(canvasId, metric, { task = null, xTitle = "iteration", d
       parsing: false,
       maintainAspectRatio: false,
       interaction: { mode: "index", intersect: false },
-      plugins: { title: { display: true, text: label }, bestLine: { iteration: null } },
+      plugins: {
+        title: { display: true, text: label },
+        legend: { labels: { boxWidth: 24, boxHeight: 3 } },
+        bestLine: { iteration: null },
+      },
       scales: {
         x: { type: "linear", title: { display: true, text: xTitle } },
         y: {

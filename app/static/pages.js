@@ -60,6 +60,7 @@ async function compareSelected() {
 async function showModel(name) {
   document.getElementById("model-name").textContent = name;
   document.getElementById("predict-result").textContent = "";
+  delete document.getElementById("predict-result").dataset.predictions;
   let entry;
   try {
     entry = await api(`/models/names/${encodeURIComponent(name)}`);
@@ -109,7 +110,12 @@ async function predict(event) {
     const answer = await api("/predict", {
       method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body),
     });
-    output.textContent = JSON.stringify({ predictions: answer.predictions, probabilities: answer.probabilities }, null, 1);
+    // One line per row: the prediction, then the class probabilities when there are some.
+    output.dataset.predictions = JSON.stringify(answer.predictions);
+    output.textContent = answer.predictions.map((prediction, i) => {
+      const proba = answer.probabilities ? `  (probabilities ${answer.probabilities[i].map(formatNumber).join(", ")})` : "";
+      return `row ${i + 1}: ${JSON.stringify(prediction)}${proba}`;
+    }).join("\n");
   } catch (error) {
     output.textContent = `Prediction failed: ${error.message}`;
   }
