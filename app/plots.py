@@ -81,12 +81,12 @@ def best_iteration(points: Sequence[Mapping[str, Any]]) -> int | None:
 
 def explosion(points: Sequence[Mapping[str, Any]]) -> str | None:
     """A one-line note when the training cost exploded, else None."""
-    costs = [p.get("cost") for p in points if p.get("cost") is not None]
+    costs = [float(p["cost"]) for p in points if p.get("cost") is not None]
     if not costs:
         return None
     if not all(_finite(c) for c in costs):
         return "cost exploded: it became non-finite (the run diverged)"
-    first, worst = float(costs[0]), max(float(c) for c in costs)
+    first, worst = costs[0], max(costs)
     if first > 0 and worst > EXPLODED_FACTOR * first:
         return f"cost exploded: {worst:.3g}, {worst / first:.2g}x its first value {first:.3g}"
     return None
@@ -183,7 +183,17 @@ def render_curves(
         note.set_gid("empty-note")
     warning = explosion(points)
     if warning:
-        flag = figure.text(0.5, 0.5, warning, ha="center", va="center", fontsize=13)
+        # Over the cost panel, where the explosion is drawn.
+        cost_axes = axes[0]
+        flag = cost_axes.text(
+            0.5,
+            0.5,
+            warning.replace(": ", ":\n", 1),
+            ha="center",
+            va="center",
+            fontsize=12,
+            transform=cost_axes.transAxes,
+        )
         flag.set_color(BAD_COLOR)
         flag.set_bbox({"facecolor": "white", "edgecolor": BAD_COLOR, "alpha": 0.9})
         flag.set_gid("exploded-note")
