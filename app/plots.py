@@ -28,6 +28,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.backends.backend_svg import FigureCanvasSVG
 from matplotlib.figure import Figure
 
+from app.curve_labels import metric_label, x_label
+
 ImageFormat = Literal["svg", "png"]
 YScale = Literal["log", "linear"]
 
@@ -55,16 +57,6 @@ matplotlib.rcParams["svg.hashsalt"] = "dnn-service"
 def line_gid(metric: str, split: str) -> str:
     """The SVG id of one plotted line (e.g. ``cost-train``), so clients can find its points."""
     return f"{metric}-{split}"
-
-
-def metric_label(metric: str, task: str | None) -> str:
-    """What a panel is called: the core's "accuracy" is R² for regression."""
-    return "R²" if metric == "accuracy" and task == "regression" else metric
-
-
-def x_label(batch_size: int | None) -> str:
-    """Mini-batch runs record one point per epoch; full-batch runs one per gradient step."""
-    return "epoch" if batch_size else "iteration"
 
 
 def _finite(value: Any) -> bool:

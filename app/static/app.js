@@ -113,23 +113,23 @@ function jobRow(job) {
   };
 }
 
-function compareValues(a, b) {
-  const missingA = a === null || a === undefined || a === "";
-  const missingB = b === null || b === undefined || b === "";
-  if (missingA || missingB) return missingA - missingB;
-  return typeof a === "number" && typeof b === "number" ? a - b : String(a).localeCompare(String(b));
+function isMissing(value) {
+  return value === null || value === undefined || value === "";
+}
+
+// Missing values (a running job's metrics) sort last in both directions.
+function compareRows(key, sign) {
+  return (a, b) => {
+    const [x, y] = [a[key], b[key]];
+    if (isMissing(x) || isMissing(y)) return isMissing(x) - isMissing(y);
+    return sign * (typeof x === "number" && typeof y === "number" ? x - y : String(x).localeCompare(String(y)));
+  };
 }
 
 function renderJobs() {
   const nameFilter = document.getElementById("job-name-filter").value.trim().toLowerCase();
   const rows = jobsView.items.map(jobRow).filter((r) => !nameFilter || r.model_name.toLowerCase().includes(nameFilter));
-  const sign = jobsView.descending ? -1 : 1;
-  // Missing values (a running job's metrics) sort last in both directions.
-  rows.sort((a, b) => {
-    const missing = compareValues(a[jobsView.sortKey] ?? null, b[jobsView.sortKey] ?? null);
-    const oneMissing = [a[jobsView.sortKey], b[jobsView.sortKey]].some((v) => v === null || v === undefined);
-    return oneMissing ? missing : sign * missing;
-  });
+  rows.sort(compareRows(jobsView.sortKey, jobsView.descending ? -1 : 1));
   let emptyText;
   if (jobsView.items.length && !rows.length) emptyText = "No jobs match this filter.";
   else if (!jobsView.datasets.size) emptyText = "No jobs yet: upload a CSV to start, then train a model on it.";
