@@ -122,7 +122,11 @@ function makeCurveChart(canvasId, metric, { task = null, xTitle = "iteration", d
 function applyCostScale(chartList) {
   for (const chart of chartList) {
     if (chart.$metric !== "cost") continue;
-    chart.options.scales.y.type = costScale() === "log" ? "logarithmic" : "linear";
+    // A fresh axis object: changing only `type` would keep the log axis's tick formatter.
+    chart.options.scales.y = {
+      type: costScale() === "log" ? "logarithmic" : "linear",
+      title: { display: true, text: chart.$label },
+    };
     chart.options.plugins.title.text = chartTitle(chart);
     chart.update("none");
   }

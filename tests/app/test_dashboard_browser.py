@@ -8,6 +8,7 @@ the browser check can never silently vanish from the pipeline (scripts/install-t
 from __future__ import annotations
 
 import base64
+import itertools
 import json
 import os
 import shutil
@@ -318,6 +319,12 @@ def test_dashboard_compares_two_runs_on_one_chart_with_a_log_toggle(
     page.evaluate("document.querySelector('#compare .log-toggle').click()")
     page.wait_for(f"{COMPARE}.scales.y.type === 'linear'")
     assert page.evaluate("localStorage.getItem('yscale')") == "linear"
+    # Evenly spaced ticks, labelled as such (not the log axis's 1-2-5 labels left behind).
+    ticks = page.evaluate(f"{COMPARE}.scales.y.ticks.map(t => t.value)")
+    steps = {round(b - a, 9) for a, b in itertools.pairwise(ticks)}
+    assert len(ticks) >= 4 and len(steps) == 1, ticks
+    labels = page.evaluate(f"{COMPARE}.scales.y.ticks.map(t => t.label)")
+    assert all(label != "" for label in labels), labels
     assert page.evaluate("Chart.getChart('compare-accuracy-chart').scales.y.type") == "linear"
     screenshot(page, "compare-linear.png")
 
