@@ -22,7 +22,7 @@ from app.schemas.jobs import (
     JobSummary,
     TrainRequest,
 )
-from app.store import history, idempotency, jobs
+from app.store import history, idempotency, job_metrics, jobs
 
 router = APIRouter(tags=["jobs"], responses=error_responses(400, 401, 404, 409, 413, 422, 429, 503))
 THINNING = (
@@ -57,7 +57,7 @@ def curve_response(body: dict[str, Any]) -> Response:
     return Response(CURVE_BODY.dump_json(body), media_type="application/json")
 
 
-def summary(job: Job) -> JobSummary:
+def summary(job: Job, metrics: dict[str, Any] | None = None) -> JobSummary:
     return JobSummary(
         id=job.id,
         status=JobStatus(job.status),
@@ -73,6 +73,8 @@ def summary(job: Job) -> JobSummary:
         start_iteration=job.start_iteration,
         parent_model_id=job.parent_model_id,
         parent_job_id=job.parent_job_id,
+        hyperparameters=job.hyperparameters,
+        metrics=metrics,
     )
 
 
@@ -116,7 +118,10 @@ def list_jobs(
     offset: Offset = 0,
 ) -> JobList:
     items = jobs.list_jobs(session, tenant, status=status_filter, limit=limit, offset=offset)
-    return JobList(items=[summary(job) for job in items], limit=limit, offset=offset)
+    metrics = job_metrics.final_metrics(session, items)
+    return JobList(
+        items=[summary(job, metrics.get(job.id)) for job in items], limit=limit, offset=offset
+    )
 
 
 @router.get("/jobs/{job_id}", response_model=JobOut)
@@ -128,11 +133,11 @@ def get_job(
 ) -> Response:
     job = jobs.get_job(session, tenant, job_id)
     curve = history.read_curve(session, job_id, max_points=max_points)
-    body = summary(job).model_dump(mode="json")
+    metrics = job_metrics.final_metrics(session, [job]).get(job.id)
+    body = summary(job, metrics).model_dump(mode="json")
     return curve_response(
         {
             **body,
-            "hyperparameters": job.hyperparameters,
             "history": curve.points,
             "thinned": curve.thinned,
             "points_total": curve.total,

@@ -192,6 +192,14 @@ class JobSummary(BaseModel):
     )
     parent_model_id: str | None = None
     parent_job_id: str | None = None
+    hyperparameters: dict[str, Any] = Field(
+        default_factory=dict, description='as stored: the decided task, not "auto"'
+    )
+    metrics: dict[str, Any] | None = Field(
+        default=None,
+        description="final metrics: the model's (with best_iteration, stopped_early) once it "
+        "exists, else the last recorded point; null before the first point",
+    )
 
 
 # GET /jobs/{id} returns at most this many points unless ?max_points asks otherwise; no
@@ -201,7 +209,6 @@ MAX_CURVE_POINTS = 100_000
 
 
 class JobOut(JobSummary):
-    hyperparameters: dict[str, Any]
     history: list[HistoryPointOut] = Field(
         description="the learning curve, thinned to max_points real recorded points if longer"
     )
