@@ -13,22 +13,33 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from app.api import admin, datasets, export, health, jobs, live, models, predict, registry
+from app.api import (
+    admin,
+    curves,
+    datasets,
+    events,
+    export,
+    health,
+    jobs,
+    models,
+    predict,
+    registry,
+)
 from app.api import metrics as metrics_api
-from app.api import v2 as inference_v2
 from app.api.dashboard import install_dashboard
 from app.api.docs import install_docs
 from app.auth import AuthGate, AuthMode
 from app.db.engine import make_engine, make_read_session_factory, make_session_factory
 from app.errors import ServiceError
+from app.http.middleware import BodySizeLimit, ResponseHeaderGuard
+from app.http.openapi import install_openapi
+from app.http.request_id import RequestId
 from app.jobs.dispatch import make_executor
 from app.metrics import HttpMetrics
-from app.middleware import BodySizeLimit, ResponseHeaderGuard
-from app.openapi import install_openapi
-from app.protocol_v2 import ProtocolError, is_protocol_path, protocol_error_body
-from app.request_id import RequestId
 from app.serving import InferenceService, ModelCache
 from app.settings import Settings, get_settings
+from app.v2 import routes as inference_v2
+from app.v2.codec import ProtocolError, is_protocol_path, protocol_error_body
 from app.validation import error_details, summarize
 
 log = logging.getLogger("app")
@@ -143,7 +154,8 @@ def create_app(settings: Settings | None = None, auth_mode: AuthMode = AuthMode.
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.include_router(inference_v2.router)
     app.include_router(metrics_api.router)
-    app.include_router(live.router)
+    app.include_router(events.router)
+    app.include_router(curves.router)
     install_dashboard(app)
     install_docs(app)
     install_openapi(app)

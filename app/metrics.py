@@ -20,7 +20,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.db.tables import Job, JobStatus
+from app.db.tables import Job
+from app.job_status import JobStatus
 
 PROCESS_REGISTRY = CollectorRegistry()
 

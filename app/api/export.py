@@ -6,8 +6,8 @@ from fastapi import APIRouter, Response
 
 from app import export_onnx
 from app.api.deps import ReadSessionDep, TenantDep
-from app.content_disposition import attachment
 from app.errors import NotInstalled
+from app.http.content_disposition import attachment
 from app.schemas.common import error_responses
 from app.store import models
 from core import Network

@@ -9,7 +9,8 @@ from fastapi.responses import JSONResponse
 from pydantic import TypeAdapter
 
 from app.api.deps import ExecutorDep, ReadSessionDep, SessionDep, SettingsDep, TenantDep
-from app.db.tables import Job, JobStatus
+from app.db.tables import Job
+from app.job_status import JobStatus
 from app.jobs.submit import submit_and_dispatch
 from app.schemas.common import Limit, Offset, Since, error_responses
 from app.schemas.jobs import (

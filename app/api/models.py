@@ -5,8 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Response, status
 
 from app.api.deps import InferenceDep, ReadSessionDep, SessionDep, TenantDep
-from app.content_disposition import attachment
 from app.db.tables import Model
+from app.http.content_disposition import attachment
 from app.schemas.common import Limit, Offset, error_responses
 from app.schemas.models import ModelList, ModelOut
 from app.store import models

@@ -14,7 +14,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.db.engine import transaction
-from app.db.tables import JobStatus
+from app.job_status import JobStatus
 from app.store import jobs
 
 log = logging.getLogger(__name__)

@@ -19,8 +19,9 @@ from typing import Any
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
-from app.db.tables import Dataset, Job, JobStatus, Model
+from app.db.tables import Dataset, Job, Model
 from app.errors import Conflict, InvalidInput, StoredModelCorrupt
+from app.job_status import JobStatus
 from app.jobs.spec import decide_task
 from app.schemas.jobs import Hyperparameters, TrainRequest
 from app.store import checkpoints, datasets, jobs, models

@@ -14,8 +14,9 @@ import numpy as np
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.db.engine import transaction
-from app.db.tables import Job, JobStatus
+from app.db.tables import Job
 from app.errors import InvalidInput
+from app.job_status import JobStatus
 from app.jobs.checkpoints import Checkpointer
 from app.jobs.heartbeat import Heartbeat
 from app.jobs.spec import build, decide_task, describe_architecture

@@ -10,8 +10,9 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from app import ingest, names
-from app.db.tables import Dataset, Job, JobStatus
+from app.db.tables import Dataset, Job
 from app.errors import InvalidInput, LimitExceeded, ServiceUnavailable, TooManyRequests
+from app.job_status import JobStatus
 from app.jobs.dispatch import Executor
 from app.jobs.resume import plan_resume
 from app.jobs.spec import decide_task

@@ -9,7 +9,7 @@ from pydantic import (
     model_validator,
 )
 
-from app.db.tables import JobStatus
+from app.job_status import JobStatus
 from app.names import ModelName
 from app.schemas.common import Page, StrictModel
 from app.schemas.datasets import InlineDataset

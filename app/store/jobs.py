@@ -16,9 +16,10 @@ from typing import Any
 from sqlalchemy import ColumnElement, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from app.db.tables import ACTIVE_STATES, Job, JobStatus, utcnow
+from app.db.tables import Job, utcnow
 from app.errors import Conflict, NotFound
 from app.ids import new_id
+from app.job_status import ACTIVE_STATES, JobStatus
 
 
 def create_job(

@@ -27,7 +27,7 @@ LOOPBACK, ANY = "127.0.0.1", "0.0.0.0"
 def cli(database_url: str, *args: str) -> str:
     env = {**os.environ, "DNN_DATABASE_URL": database_url}
     done = subprocess.run(
-        [sys.executable, "-m", "app.cli", *args],
+        [sys.executable, "-m", "app.cli.main", *args],
         env=env,
         capture_output=True,
         text=True,
@@ -169,7 +169,7 @@ def serve_on_all_interfaces(tmp_path: Path, **env: str) -> tuple[subprocess.Pope
     port = free_port()
     log = (tmp_path / "server.log").open("wb")
     process = subprocess.Popen(
-        [sys.executable, "-m", "app.cli", "serve", "--host", ANY, "--port", str(port)],
+        [sys.executable, "-m", "app.cli.main", "serve", "--host", ANY, "--port", str(port)],
         env={**os.environ, "DNN_DATABASE_URL": f"sqlite:///{tmp_path / 'net.db'}", **env},
         stdout=log,
         stderr=subprocess.STDOUT,

@@ -19,7 +19,7 @@ pytestmark = pytest.mark.slow
 
 
 def create_key(database_url: str, tenant: str, *, admin: bool = False) -> str:
-    command = [sys.executable, "-m", "app.cli", "keys", "create", "--tenant", tenant]
+    command = [sys.executable, "-m", "app.cli.main", "keys", "create", "--tenant", tenant]
     env = {**os.environ, "DNN_DATABASE_URL": database_url}
     done = subprocess.run(
         [*command, "--admin"] if admin else command,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from app.cli_client import register
-from app.cli_options import hyperparameters_from
+from app.cli.commands import register
+from app.cli.options import hyperparameters_from
 from app.schemas.jobs import EarlyStoppingIn, Hyperparameters
 
 

@@ -12,14 +12,14 @@ import numpy as np
 import pytest
 from live_server import LiveServer
 
-from app.cli_options import choices
+from app.cli.options import choices
 
 pytestmark = pytest.mark.slow
 
 
 def dnn_service(*args: str, url: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "app.cli", *args, "--url", url],
+        [sys.executable, "-m", "app.cli.main", *args, "--url", url],
         capture_output=True,
         text=True,
         timeout=timeout,

@@ -6,7 +6,7 @@ import io
 
 import pytest
 
-from app.cli_display import ProgressView, draw_curves, format_duration, format_metrics
+from app.cli.display import ProgressView, draw_curves, format_duration, format_metrics
 
 
 def curve(n: int, *, validation: bool) -> list[dict[str, float]]:

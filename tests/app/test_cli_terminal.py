@@ -29,7 +29,7 @@ def run_in_terminal(*args: str) -> tuple[int, str]:
     env = {**os.environ, "TERM": "xterm-256color", "COLUMNS": str(COLUMNS)}
     child = pexpect.spawn(
         sys.executable,
-        ["-m", "app.cli", *args],
+        ["-m", "app.cli.main", *args],
         dimensions=(ROWS, COLUMNS),
         encoding="utf-8",
         timeout=180,

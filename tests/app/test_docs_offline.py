@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from app.openapi_examples import ERRORS, EXAMPLES
+from app.http.openapi_examples import ERRORS, EXAMPLES
 
 PAGES = ["/", "/docs", "/redoc"]
 # An absolute URL with a host, or a protocol-relative one, anywhere in a page or stylesheet.

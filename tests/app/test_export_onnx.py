@@ -171,7 +171,15 @@ def test_cli_export_writes_the_same_model(service: dict[str, Any], tmp_path: Pat
     server: LiveServer = service["server"]
     model_id = service["models"]["multiclass"]
     target = tmp_path / "model.onnx"
-    command = [sys.executable, "-m", "app.cli", "export", "onnx-multiclass", "--format", "onnx"]
+    command = [
+        sys.executable,
+        "-m",
+        "app.cli.main",
+        "export",
+        "onnx-multiclass",
+        "--format",
+        "onnx",
+    ]
     connection = ["--url", server.url, "--api-key", service["keys"]["alice"]]
     done = subprocess.run(
         [*command, "-o", str(target), *connection],

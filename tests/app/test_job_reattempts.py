@@ -12,7 +12,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.db.engine import make_engine, make_session_factory, transaction
 from app.db.migrate import upgrade_to_head
-from app.db.tables import Job, JobStatus, utcnow
+from app.db.tables import Job, utcnow
+from app.job_status import JobStatus
 from app.store import checkpoints, datasets, jobs
 
 LEASE = timedelta(seconds=10)

@@ -12,7 +12,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.db.engine import make_engine, make_session_factory, transaction
 from app.db.migrate import upgrade_to_head
-from app.db.tables import Job, JobStatus, Model
+from app.db.tables import Job, Model
+from app.job_status import JobStatus
 from app.jobs.runner import run_training_job
 from app.settings import Settings
 from app.store import datasets, jobs

@@ -11,8 +11,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.db.engine import make_engine, make_session_factory, transaction
 from app.db.migrate import upgrade_to_head
-from app.db.tables import Dataset, IdempotencyRecord, Job, JobStatus
+from app.db.tables import Dataset, IdempotencyRecord, Job
 from app.errors import InvalidInput, ServiceUnavailable
+from app.job_status import JobStatus
 from app.jobs.dispatch import CeleryExecutor
 from app.jobs.local import LocalWorkerPool
 from app.jobs.submit import NOT_DISPATCHED, submit_and_dispatch

@@ -21,8 +21,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp
 
-from app.content_disposition import attachment
-from app.middleware import ResponseHeaderGuard
+from app.http.content_disposition import attachment
+from app.http.middleware import ResponseHeaderGuard
 from app.names import is_valid, to_model_name
 
 

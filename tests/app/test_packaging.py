@@ -67,7 +67,7 @@ def test_the_default_install_has_no_scaled_out_dependencies() -> None:
 def test_the_service_and_cli_import_neither_celery_nor_psycopg(tmp_path: Path) -> None:
     script = (
         "import sys\n"
-        "from app.cli import build_parser\n"
+        "from app.cli.main import build_parser\n"
         "from app.main import create_app\n"
         "from app.settings import Settings\n"
         f"create_app(Settings(database_url='sqlite:///{tmp_path}/x.db'))\n"

@@ -11,7 +11,8 @@ import pytest
 import tritonclient.http as triton
 from tritonclient.utils import deserialize_bytes_tensor
 
-from app.protocol_v2 import (
+from app.serving import Inference, LoadedModel
+from app.v2.codec import (
     ProtocolError,
     encode_response,
     is_protocol_path,
@@ -19,8 +20,7 @@ from app.protocol_v2 import (
     parse_request,
     split_body,
 )
-from app.schemas.inference_v2 import InferenceRequest
-from app.serving import Inference, LoadedModel
+from app.v2.schemas import InferenceRequest
 from core import Network
 
 CLASSIFIER = {"task": "binary", "dtype": "float32", "layer_dims": [3, 1], "classes": ["a", "b"]}
@@ -185,7 +185,7 @@ def test_unanswerable_outputs_are_protocol_errors(outputs: list[Any], message: s
 
 
 def test_bytes_serialization_matches_tritonclients_reader() -> None:
-    from app.protocol_v2 import to_binary
+    from app.v2.codec import to_binary
 
     labels = np.array(["", "é", "longer label"], dtype=object)
     decoded = deserialize_bytes_tensor(to_binary(labels, "BYTES"))

@@ -223,7 +223,7 @@ def test_python_client_and_cli_take_an_alias(registry: dict[str, Any], tmp_path:
     header = "a,b,c,d\n"
     data.write_text(header + "".join(",".join(map(str, row)) + "\n" for row in rows))
     assert put_alias(alice, "cli", 1).status_code == 200
-    command = [sys.executable, "-m", "app.cli", "predict", NAME, str(data), "--alias", "cli"]
+    command = [sys.executable, "-m", "app.cli.main", "predict", NAME, str(data), "--alias", "cli"]
     done = subprocess.run(
         [*command, "--url", server.url, "--api-key", registry["alice_key"]],
         capture_output=True,
@@ -239,7 +239,7 @@ def test_cli_exports_the_version_an_alias_names(registry: dict[str, Any], tmp_pa
     server: LiveServer = registry["server"]
     assert put_alias(alice, "exported", 2).status_code == 200
     target = tmp_path / "aliased.onnx"
-    command = [sys.executable, "-m", "app.cli", "export", NAME, "--alias", "exported"]
+    command = [sys.executable, "-m", "app.cli.main", "export", NAME, "--alias", "exported"]
     done = subprocess.run(
         [*command, "-o", str(target), "--url", server.url, "--api-key", registry["alice_key"]],
         capture_output=True,

@@ -16,8 +16,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.db.engine import make_engine, make_session_factory, transaction
 from app.db.migrate import upgrade_to_head
-from app.db.tables import Job, JobStatus, utcnow
+from app.db.tables import Job, utcnow
 from app.errors import Conflict, NotFound
+from app.job_status import JobStatus
 from app.store import datasets, jobs
 
 TENANT = "t1"

@@ -107,7 +107,13 @@ class WorkerProcess:
     def start(self) -> WorkerProcess:
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "app.cli", "worker", f"--concurrency={self.concurrency}"],
+                [
+                    sys.executable,
+                    "-m",
+                    "app.cli.main",
+                    "worker",
+                    f"--concurrency={self.concurrency}",
+                ],
                 env=self.env,
                 stdout=log,
                 stderr=subprocess.STDOUT,

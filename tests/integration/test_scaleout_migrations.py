@@ -16,7 +16,7 @@ pytestmark = pytest.mark.integration
 
 def migrate(database_url: str) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "app.cli", "migrate"],
+        [sys.executable, "-m", "app.cli.main", "migrate"],
         env={**os.environ, "DNN_DATABASE_URL": database_url},
         capture_output=True,
         text=True,

@@ -18,7 +18,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.db.engine import make_session_factory, transaction
 from app.db.migrate import alembic_config
-from app.db.tables import Job, JobStatus
+from app.db.tables import Job
+from app.job_status import JobStatus
 from app.settings import Settings
 from app.store import history
 from app.store.curve_codec import FIRST_BUCKET_POINTS

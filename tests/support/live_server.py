@@ -47,7 +47,7 @@ class LiveServer:
             [
                 sys.executable,
                 "-m",
-                "app.cli",
+                "app.cli.main",
                 "serve",
                 "--port",
                 str(self.port),

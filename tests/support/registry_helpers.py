@@ -16,7 +16,7 @@ from job_helpers import TERMINAL, wait_for
 def create_key_with_id(database_url: str, tenant: str) -> tuple[str, str]:
     """A new API key of tenant and its id, made with the real `dnn-service keys create`."""
     done = subprocess.run(
-        [sys.executable, "-m", "app.cli", "keys", "create", "--tenant", tenant],
+        [sys.executable, "-m", "app.cli.main", "keys", "create", "--tenant", tenant],
         env={**os.environ, "DNN_DATABASE_URL": database_url},
         capture_output=True,
         text=True,

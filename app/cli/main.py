@@ -7,11 +7,14 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from app import cli_client, cli_export, cli_keys, cli_worker
 from app.auth import AuthDecision, decide_mode, log_decision
+from app.cli import commands as cli_client
+from app.cli import export as cli_export
+from app.cli import keys as cli_keys
+from app.cli import worker as cli_worker
 from app.db.engine import make_engine, make_session_factory, transaction
 from app.db.migrate import upgrade_to_head
-from app.request_id import RequestIdFilter
+from app.http.request_id import RequestIdFilter
 from app.settings import Settings
 from app.store import keys
 

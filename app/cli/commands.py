@@ -16,12 +16,12 @@ from typing import Any, TextIO
 
 from rich.console import Console
 
-from app import cli_tables
-from app.cli_display import ProgressView, draw_curves
-from app.cli_options import add_hyperparameter_options, hyperparameters_from
-from app.cli_rows import read_rows
+from app.cli import tables as cli_tables
+from app.cli.display import ProgressView, draw_curves
+from app.cli.options import add_hyperparameter_options, hyperparameters_from
+from app.cli.rows import read_rows
 from app.client import Client, ClientError
-from app.db.tables import JobStatus
+from app.job_status import JobStatus
 
 # Exit codes: 0 succeeded; argparse itself uses 2 for usage errors.
 EXIT_JOB_FAILED = 1

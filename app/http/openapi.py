@@ -20,7 +20,7 @@ from fastapi.routing import APIRoute
 
 from app.api.deps import get_caller
 from app.errors import ServiceError
-from app.openapi_examples import (
+from app.http.openapi_examples import (
     ERRORS,
     EXAMPLES,
     EXTRA_DESCRIPTION,

@@ -1,7 +1,7 @@
 """Per-operation facts for the OpenAPI document: the errors each route answers, and examples.
 
 Keyed by (METHOD, path template). The error lists follow the code each route calls (401 is
-added by app/openapi.py to every route that takes an API key); an operation missing here keeps
+added by app/http/openapi.py to every route that takes an API key); an operation missing here keeps
 the errors its router declares.
 """
 

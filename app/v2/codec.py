@@ -7,7 +7,7 @@ binary when it asks for `"binary_data": true`, or when the request asks
 `"binary_data_output": true` for every output it does not set itself. BYTES elements are a
 4-byte little-endian length and the UTF-8 bytes.
 
-Pure functions over bytes, pydantic bodies and NumPy arrays; app/api/v2.py calls them and turns
+Pure functions over bytes, pydantic bodies and NumPy arrays; app/v2/routes.py calls them and turns
 ProtocolError into the protocol's {"error": message} body. What the values must be for a model
 (rows, feature count, finite, within its dtype) is the inference service's to decide.
 """
@@ -25,8 +25,8 @@ import orjson
 from pydantic import StrictFloat, StrictInt, TypeAdapter, ValidationError
 from typing_extensions import TypeAliasType
 
-from app.schemas.inference_v2 import InferenceRequest, RequestInput
 from app.serving import Inference
+from app.v2.schemas import InferenceRequest, RequestInput
 from app.validation import error_details, summarize
 
 PROTOCOL_PREFIX = "/v2"

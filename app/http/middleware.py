@@ -8,7 +8,7 @@ import re
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.protocol_v2 import is_protocol_path, protocol_error_body
+from app.v2.codec import is_protocol_path, protocol_error_body
 
 log = logging.getLogger("app")
 

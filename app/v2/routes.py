@@ -20,7 +20,10 @@ from sqlalchemy.exc import SQLAlchemyError
 from app import serving
 from app.api.deps import ExecutorDep, InferenceDep, ReadSessionDep, SettingsDep, TenantDep
 from app.db.tables import Model
-from app.protocol_v2 import (
+from app.schemas.common import MAX_INDEX
+from app.serving import InferenceService, ModelRef
+from app.store import models
+from app.v2.codec import (
     FLOAT_DATATYPES,
     INPUT_NAME,
     PLATFORM,
@@ -30,10 +33,7 @@ from app.protocol_v2 import (
     output_specs,
     parse_request,
 )
-from app.schemas.common import MAX_INDEX
-from app.schemas.inference_v2 import InferenceRequest, ProtocolErrorBody
-from app.serving import InferenceService, ModelRef
-from app.store import models
+from app.v2.schemas import InferenceRequest, ProtocolErrorBody
 
 EXTENSIONS = ["binary_tensor_data", "model_configuration", "statistics"]
 # The repository index and the statistics list at most this many model versions.

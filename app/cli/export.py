@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from app.cli_client import _client, _connection_options, _guarded
+from app.cli.commands import _client, _connection_options, _guarded
 from app.client import Client, ClientError
 
 FORMATS = ("onnx",)

@@ -1,0 +1,1 @@
+"""The `dnn-service` command: serve, worker, migrate, keys and the client commands."""

@@ -1,0 +1,1 @@
+"""The Open Inference Protocol v2: routes, tensor codec, request and response bodies."""
