@@ -18,13 +18,16 @@ from app.api import metrics as metrics_api
 from app.api import v2 as inference_v2
 from app.api.dashboard import install_dashboard
 from app.api.docs import install_docs
+from app.api.health import ReadinessCache
 from app.auth import AuthGate, AuthMode
 from app.db.engine import make_engine, make_read_session_factory, make_session_factory
 from app.errors import ServiceError
 from app.jobs.dispatch import make_executor
-from app.metrics import HttpMetrics
+from app.jobs.polling import PollingExecutor
+from app.metrics import HttpMetrics, ModelSeries, register_default_collectors
 from app.middleware import BodySizeLimit, ResponseHeaderGuard
 from app.openapi import install_openapi
+from app.parsing import ParsePool
 from app.protocol_v2 import ProtocolError, is_protocol_path, protocol_error_body
 from app.request_id import RequestId
 from app.serving import InferenceService, ModelCache
@@ -96,9 +99,19 @@ def install_error_handlers(app: FastAPI) -> None:
         return answer_error(request, 500, "internal_error", "the server hit an unexpected error")
 
 
-def create_app(settings: Settings | None = None, auth_mode: AuthMode = AuthMode.KEYS) -> FastAPI:
-    """The app; `auth_mode` is the start-up decision (app/auth.py decide_mode), closed by default."""
+def create_app(
+    settings: Settings | None = None,
+    auth_mode: AuthMode = AuthMode.KEYS,
+    *,
+    run_executor: bool = True,
+) -> FastAPI:
+    """The app; `auth_mode` is the start-up decision (app/auth.py decide_mode), closed by default.
+
+    `run_executor=False`: this process only serves HTTP and another one runs the training
+    workers (the `serve --api-workers N` parent).
+    """
     settings = settings or get_settings()
+    register_default_collectors()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -110,9 +123,14 @@ def create_app(settings: Settings | None = None, auth_mode: AuthMode = AuthMode.
             ModelCache(settings.model_cache_size),
             app.state.read_session_factory,
             max_rows=settings.max_predict_rows,
+            series=ModelSeries(settings.metrics_model_series),
         )
         app.state.auth = AuthGate(auth_mode, settings.metrics_token)
-        app.state.executor = make_executor(settings)
+        app.state.parse_pool = ParsePool(settings.parse_workers, settings.parse_offload_bytes)
+        app.state.readiness = ReadinessCache()
+        # An API process under `serve --api-workers N` serves HTTP only: the serve parent owns
+        # the training workers and the reconciler (see app/cli.py).
+        app.state.executor = make_executor(settings) if run_executor else PollingExecutor()
         app.state.executor.start()
         # Everything built so far lives as long as the server: keep it out of the cyclic
         # collector's full passes, whose pauses would otherwise show in request tail latency.
@@ -122,6 +140,7 @@ def create_app(settings: Settings | None = None, auth_mode: AuthMode = AuthMode.
             yield
         finally:
             app.state.executor.stop()
+            app.state.parse_pool.shutdown()
             engine.dispose()
 
     app = FastAPI(
