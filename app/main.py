@@ -24,7 +24,7 @@ from app.db.engine import make_engine, make_read_session_factory, make_session_f
 from app.errors import ServiceError
 from app.jobs.dispatch import make_executor
 from app.jobs.polling import PollingExecutor
-from app.metrics import HttpMetrics, ModelSeries, register_default_collectors
+from app.metrics import API_PROCESS_STARTS, HttpMetrics, ModelSeries, register_default_collectors
 from app.middleware import BodySizeLimit, ResponseHeaderGuard
 from app.openapi import install_openapi
 from app.parsing import ParsePool
@@ -132,6 +132,7 @@ def create_app(
         # the training workers and the reconciler (see app/cli.py).
         app.state.executor = make_executor(settings) if run_executor else PollingExecutor()
         app.state.executor.start()
+        API_PROCESS_STARTS.inc()
         # Everything built so far lives as long as the server: keep it out of the cyclic
         # collector's full passes, whose pauses would otherwise show in request tail latency.
         gc.collect()

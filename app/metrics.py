@@ -83,6 +83,11 @@ MODEL_LATENCY = Histogram(
     buckets=(0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1, 0.5, 2.5),
     registry=PROCESS_REGISTRY,
 )
+API_PROCESS_STARTS = Counter(
+    "dnn_api_process_starts",
+    "API processes started (with --api-workers N, N at start, plus any restarts).",
+    registry=PROCESS_REGISTRY,
+)
 JOB_BUCKETS = (0.1, 0.5, 1.0, 5.0, 15.0, 60.0, 300.0, 900.0, 3600.0, 14400.0)
 
 # Paths that match no route share one label, so scanners cannot blow up the label set.
