@@ -13,8 +13,10 @@ import argparse
 import logging
 import os
 import shutil
+import socket
 import tempfile
 
+import uvicorn
 from fastapi import FastAPI
 
 from app.auth import AuthMode
@@ -36,8 +38,6 @@ def api_process_app() -> FastAPI:
 
 
 def serve(args: argparse.Namespace, settings: Settings, mode: AuthMode) -> None:
-    import uvicorn
-
     if settings.api_workers == 1:
         from app.main import create_app
 
@@ -47,9 +47,25 @@ def serve(args: argparse.Namespace, settings: Settings, mode: AuthMode) -> None:
     supervise(args, settings, mode)
 
 
-def supervise(args: argparse.Namespace, settings: Settings, mode: AuthMode) -> None:
-    import uvicorn
+class TcpConfig(uvicorn.Config):
+    """uvicorn's config, with a listening socket that says it is TCP.
 
+    uvicorn binds the shared socket of its worker processes as socket.socket(family) (proto 0),
+    and asyncio sets TCP_NODELAY only on connections whose socket says IPPROTO_TCP: every
+    connection then had Nagle's algorithm on, and small answers waited ~40 ms for the client's
+    delayed ACK (340 req/s against 2,100 with one process, measured).
+    """
+
+    def bind_socket(self) -> socket.socket:
+        sock = super().bind_socket()
+        if sock.family in (socket.AF_INET, socket.AF_INET6) and sock.proto == 0:
+            tcp = socket.socket(sock.family, sock.type, socket.IPPROTO_TCP, sock.detach())
+            tcp.set_inheritable(True)
+            return tcp
+        return sock
+
+
+def supervise(args: argparse.Namespace, settings: Settings, mode: AuthMode) -> None:
     from app.jobs.dispatch import make_executor
 
     # Celery: each API process publishes and reconciles itself, as separate replicas would.
@@ -65,7 +81,9 @@ def supervise(args: argparse.Namespace, settings: Settings, mode: AuthMode) -> N
     try:
         if executor is not None:
             executor.start()
-        uvicorn.run(
+        from uvicorn.supervisors import Multiprocess
+
+        config = TcpConfig(
             "app.cli_serve:api_process_app",
             factory=True,
             workers=settings.api_workers,
@@ -73,6 +91,7 @@ def supervise(args: argparse.Namespace, settings: Settings, mode: AuthMode) -> N
             port=args.port,
             log_level=args.log_level,
         )
+        Multiprocess(config, sockets=[config.bind_socket()]).run()
     finally:
         if executor is not None:
             executor.stop()

@@ -442,7 +442,8 @@ class Bench:
             full = self.client.get(f"/jobs/{job_id}").json()
 
         full_s = timed(get_full, repeat)
-        assert len(full["history"]) == 10_000, len(full["history"])
+        # Since chunked curves, GET /jobs/{id} answers a bounded, thinned history.
+        returned = len(full["history"])
         since: dict[str, Any] = {}
 
         def get_since() -> None:
@@ -456,7 +457,7 @@ class Bench:
         )
         self.rows += [
             Row(
-                "5. GET /jobs/{id}, 10,000-point history (median)",
+                f"5. GET /jobs/{{id}}, 10,000-point job ({returned} points returned, median)",
                 f"{full_s * 1000:.1f} ms",
                 f"max_points=500: {thin_s * 1000:.1f} ms",
                 None,
