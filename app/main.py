@@ -28,6 +28,7 @@ from app.api import (
 from app.api import metrics as metrics_api
 from app.api.dashboard import install_dashboard
 from app.api.docs import install_docs
+from app.api.health import ReadinessCache
 from app.auth import AuthGate, AuthMode
 from app.db.engine import make_engine, make_read_session_factory, make_session_factory
 from app.errors import ServiceError
@@ -35,7 +36,9 @@ from app.http.middleware import BodySizeLimit, ResponseHeaderGuard
 from app.http.openapi import install_openapi
 from app.http.request_id import RequestId
 from app.jobs.dispatch import make_executor
-from app.metrics import HttpMetrics
+from app.jobs.polling import PollingExecutor
+from app.metrics import API_PROCESS_STARTS, HttpMetrics, ModelSeries, register_default_collectors
+from app.parsing import ParsePool
 from app.serving import InferenceService, ModelCache
 from app.settings import Settings, get_settings
 from app.v2 import routes as inference_v2
@@ -107,9 +110,19 @@ def install_error_handlers(app: FastAPI) -> None:
         return answer_error(request, 500, "internal_error", "the server hit an unexpected error")
 
 
-def create_app(settings: Settings | None = None, auth_mode: AuthMode = AuthMode.KEYS) -> FastAPI:
-    """The app; `auth_mode` is the start-up decision (app/auth.py decide_mode), closed by default."""
+def create_app(
+    settings: Settings | None = None,
+    auth_mode: AuthMode = AuthMode.KEYS,
+    *,
+    run_executor: bool = True,
+) -> FastAPI:
+    """The app; `auth_mode` is the start-up decision (app/auth.py decide_mode), closed by default.
+
+    `run_executor=False`: this process only serves HTTP and another one runs the training
+    workers (the `serve --api-workers N` parent).
+    """
     settings = settings or get_settings()
+    register_default_collectors()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -121,10 +134,16 @@ def create_app(settings: Settings | None = None, auth_mode: AuthMode = AuthMode.
             ModelCache(settings.model_cache_size),
             app.state.read_session_factory,
             max_rows=settings.max_predict_rows,
+            series=ModelSeries(settings.metrics_model_series),
         )
         app.state.auth = AuthGate(auth_mode, settings.metrics_token)
-        app.state.executor = make_executor(settings)
+        app.state.parse_pool = ParsePool(settings.parse_workers, settings.parse_offload_bytes)
+        app.state.readiness = ReadinessCache()
+        # An API process under `serve --api-workers N` serves HTTP only: the serve parent owns
+        # the training workers and the reconciler (see app/cli/main.py).
+        app.state.executor = make_executor(settings) if run_executor else PollingExecutor()
         app.state.executor.start()
+        API_PROCESS_STARTS.inc()
         # Everything built so far lives as long as the server: keep it out of the cyclic
         # collector's full passes, whose pauses would otherwise show in request tail latency.
         gc.collect()
@@ -133,6 +152,7 @@ def create_app(settings: Settings | None = None, auth_mode: AuthMode = AuthMode.
             yield
         finally:
             app.state.executor.stop()
+            app.state.parse_pool.shutdown()
             engine.dispose()
 
     app = FastAPI(

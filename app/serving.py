@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.db.tables import Model
 from app.errors import InvalidInput, NotFound, PayloadTooLarge, StoredModelCorrupt
-from app.metrics import PREDICTION_ROWS
+from app.metrics import PREDICTION_ROWS, ModelSeries
 from app.store import aliases, models
 from core import Network
 from core.errors import ModelFormatError
@@ -323,12 +323,19 @@ class InferenceService:
     """Resolve, validate, run: what every predict route calls, and the only caller of the core."""
 
     def __init__(
-        self, cache: ModelCache, session_factory: sessionmaker[Session], *, max_rows: int
+        self,
+        cache: ModelCache,
+        session_factory: sessionmaker[Session],
+        *,
+        max_rows: int,
+        series: ModelSeries | None = None,
     ) -> None:
         self.cache = cache
         self.session_factory = session_factory
         self.max_rows = max_rows
         self.stats = InferenceStats()
+        # Prometheus' per-model series (bounded); the stats above serve the v2 extension.
+        self.series = series or ModelSeries(cap=500)
 
     def cached(self, tenant_id: str, ref: ModelRef) -> LoadedModel | None:
         """The model without any I/O if it was resolved moments ago, else None."""
@@ -351,9 +358,13 @@ class InferenceService:
         try:
             result = run(model, validate(model.network, X, max_rows=self.max_rows))
         except Exception:
-            self.stats.record(model, False, 0, time.perf_counter_ns() - started)
+            elapsed = time.perf_counter_ns() - started
+            self.stats.record(model, False, 0, elapsed)
+            self.series.record(model.id, model.name, model.version, False, elapsed / 1e9)
             raise
-        self.stats.record(model, True, X.shape[0], time.perf_counter_ns() - started)
+        elapsed = time.perf_counter_ns() - started
+        self.stats.record(model, True, X.shape[0], elapsed)
+        self.series.record(model.id, model.name, model.version, True, elapsed / 1e9)
         return result
 
     def predict_blocking(self, tenant_id: str, ref: ModelRef, X: Array) -> Inference:

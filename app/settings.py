@@ -22,7 +22,13 @@ class Settings(BaseSettings):
     celery_queue: str = Field(default="dnn-training", min_length=1, max_length=200)
     # Niceness added to local training processes, so the API stays responsive while they train.
     worker_nice: int = Field(default=10, ge=0, le=19)
-    workers: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=0, le=256)
+    # One core is left to the API (its event loop and BLAS) when it shares the machine with the
+    # training workers: with every core training, predict tail latency doubled (see
+    # benchmarks/README-service.md). At least one worker, so a 1-core machine still trains.
+    workers: int = Field(default_factory=lambda: max(1, (os.cpu_count() or 1) - 1), ge=0, le=256)
+    # API processes `serve` starts (uvicorn workers); each has its own model cache, and the
+    # serve parent alone runs the training workers and the reconciler.
+    api_workers: int = Field(default=1, ge=1, le=64)
 
     # A job whose worker has not written a heartbeat for this long is considered abandoned.
     job_lease_seconds: float = Field(default=60.0, gt=0)
@@ -62,6 +68,14 @@ class Settings(BaseSettings):
     max_iterations: int = Field(default=1_000_000, gt=0)
     max_predict_rows: int = Field(default=100_000, gt=0)
     model_cache_size: int = Field(default=32, gt=0)
+    # Distinct (model, version, route) series /metrics keeps per model before the rest share
+    # model="other": a bound on the exposition's size whatever number of models exist.
+    metrics_model_series: int = Field(default=500, ge=1, le=100_000)
+    # JSON bodies at least this large (dataset uploads, big predicts) are parsed in a separate
+    # process, so the event loop and its GIL keep answering while they are parsed.
+    parse_offload_bytes: int = Field(default=1024 * 1024, gt=0)
+    # Processes in that parsing pool; 0 parses every body in the API process.
+    parse_workers: int = Field(default=1, ge=0, le=32)
 
     @field_validator("metrics_token", mode="before")
     @classmethod

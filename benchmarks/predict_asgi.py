@@ -31,6 +31,7 @@ from pydantic import BaseModel
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from app.auth import AuthMode  # noqa: E402
 from app.db.engine import make_engine, make_session_factory  # noqa: E402
 from app.db.migrate import upgrade_to_head  # noqa: E402
 from app.main import create_app  # noqa: E402
@@ -82,7 +83,7 @@ def service_app(folder: Path) -> tuple[FastAPI, bytes]:
     engine.dispose()
     row = np.linspace(-1, 1, 30).round(4).tolist()
     body = json.dumps({"model_id": model_id, "instances": [row]}).encode()
-    return create_app(Settings(database_url=url, workers=1)), body
+    return create_app(Settings(database_url=url, workers=1), auth_mode=AuthMode.NONE), body
 
 
 async def call(app: ASGIApp, body: bytes) -> int:

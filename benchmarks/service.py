@@ -1,4 +1,5 @@
-"""Speed of the service (issue 7): predictions, responsiveness while training, job overhead, polling.
+"""Speed of the service (issues 7 and 18): predictions, responsiveness under load and while
+training, a 48 MB upload, job overhead, polling, one API process against two.
 
 Starts the real `dnn-service serve` (fresh SQLite file in a temporary folder) and, for the
 throughput baseline, a minimal FastAPI no-op app served by the same uvicorn call; prints one table
@@ -42,8 +43,10 @@ from pydantic import BaseModel
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests" / "support"))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from live_server import LiveServer, free_port  # noqa: E402
+from service_load import post_upload, probe_while, upload_body  # noqa: E402
 
 WRK_SCRIPT = """
 wrk.method = "{method}"
@@ -247,6 +250,7 @@ class Bench:
         self.generator = generator
         self.load_seconds = 3.0 if quick else 8.0
         self.rows: list[Row] = []
+        self.single_row_rps: dict[int, float] = {}
 
     def load(self, url: str, method: str, body: str | None, connections: int) -> Load:
         run = run_wrk if self.generator == "wrk" else run_python
@@ -271,22 +275,23 @@ class Bench:
             assert load.errors == 0, f"{load.errors} failed requests"
         throughput = predict.requests_per_s / noop.requests_per_s
         latency = predict.p99_ms / noop.p99_ms
+        self.single_row_rps[connections] = predict.requests_per_s
         self.rows += [
             Row(
                 f"1. single-row predict throughput (c={connections})",
                 fmt_load(predict),
                 "no-op " + fmt_load(noop),
                 throughput,
-                ">= 0.8x",
-                throughput >= 0.8,
+                ">= 1.0x",
+                throughput >= 1.0,
             ),
             Row(
-                "1. single-row predict p99",
+                f"1. single-row predict p99 (c={connections})",
                 f"{predict.p99_ms:.1f} ms",
                 f"no-op {noop.p99_ms:.1f} ms",
                 latency,
-                "<= 1.5x",
-                latency <= 1.5,
+                "<= 1.3x",
+                latency <= 1.3,
             ),
         ]
 
@@ -348,7 +353,7 @@ class Bench:
             ),
         ]
 
-    def responsiveness(self, connections: int) -> None:
+    def responsiveness(self, connections: int, workers: int) -> None:
         job_url = f"{self.url}/jobs/{self.model_job_id}"
         quiet_job = self.load(job_url, "GET", None, connections)
         quiet_predict = self.load(f"{self.url}/predict", "POST", self.one_row, connections)
@@ -357,8 +362,10 @@ class Bench:
             train(self.client, wide, hidden_layers=[512, 512], n_iterations=1_000_000)
             for _ in range(2)
         ]
-        for job_id in busy:
-            wait_status(self.client, job_id, {"running"})
+        # With one training worker the second job waits queued: one job trains.
+        wait_status(self.client, busy[0], {"running"})
+        if workers >= 2:
+            wait_status(self.client, busy[1], {"running"})
         busy_job = self.load(job_url, "GET", None, connections)
         busy_predict = self.load(f"{self.url}/predict", "POST", self.one_row, connections)
         still = [self.client.get(f"/jobs/{j}", params={"max_points": 2}).json() for j in busy]
@@ -366,7 +373,7 @@ class Bench:
             self.client.post(f"/jobs/{job_id}/cancel")
         for job_id in busy:
             wait_status(self.client, job_id, {"cancelled", "failed", "succeeded"})
-        assert all(job["status"] == "running" for job in still), "training ended early"
+        assert still[0]["status"] == "running", "training ended early"
         for name, quiet, loaded in (
             ("GET /jobs/{id}", quiet_job, busy_job),
             ("POST /predict", quiet_predict, busy_predict),
@@ -374,7 +381,8 @@ class Bench:
             ratio = loaded.p99_ms / quiet.p99_ms
             self.rows.append(
                 Row(
-                    f"3. {name} p99 while 2 wide jobs train (c={connections})",
+                    f"3. {name} p99 while 2 wide jobs are queued, {min(workers, 2)} train "
+                    f"({workers} training workers, c={connections})",
                     f"{loaded.p99_ms:.1f} ms ({loaded.requests_per_s:,.0f} req/s)",
                     f"idle {quiet.p99_ms:.1f} ms ({quiet.requests_per_s:,.0f} req/s)",
                     ratio,
@@ -434,7 +442,8 @@ class Bench:
             full = self.client.get(f"/jobs/{job_id}").json()
 
         full_s = timed(get_full, repeat)
-        assert len(full["history"]) == 10_000, len(full["history"])
+        # Since chunked curves, GET /jobs/{id} answers a bounded, thinned history.
+        returned = len(full["history"])
         since: dict[str, Any] = {}
 
         def get_since() -> None:
@@ -448,7 +457,7 @@ class Bench:
         )
         self.rows += [
             Row(
-                "5. GET /jobs/{id}, 10,000-point history (median)",
+                f"5. GET /jobs/{{id}}, 10,000-point job ({returned} points returned, median)",
                 f"{full_s * 1000:.1f} ms",
                 f"max_points=500: {thin_s * 1000:.1f} ms",
                 None,
@@ -464,6 +473,71 @@ class Bench:
                 len(since["points"]) == 10,
             ),
         ]
+
+
+def healthz_under_predict_load(bench: Bench, connections: int) -> None:
+    """/healthz probed while `connections` clients hammer single-row /predict."""
+    probe, load = probe_while(
+        bench.url,
+        lambda: bench.load(f"{bench.url}/predict", "POST", bench.one_row, connections),
+    )
+    failures = probe.failures + load.errors
+    bench.rows.append(
+        Row(
+            f"6. /healthz p99 while {connections} clients predict",
+            f"p99 {probe.p99_ms():.0f} ms, worst {probe.worst_ms():.0f} ms, {failures} failures",
+            f"predict {fmt_load(load)}",
+            None,
+            "<= 300 ms, no 5xx, no drop",
+            probe.p99_ms() <= 300 and failures == 0,
+        )
+    )
+
+
+def healthz_during_upload(bench: Bench) -> None:
+    """Worst /healthz latency while one 48 MB JSON dataset upload is received and parsed."""
+    body = upload_body()
+    probe, (status, seconds) = probe_while(bench.url, lambda: post_upload(bench.url, body))
+    assert status == 201, status
+    bench.rows.append(
+        Row(
+            f"7. worst /healthz during a {len(body) / 2**20:.0f} MB JSON upload",
+            f"worst {probe.worst_ms():.0f} ms, p99 {probe.p99_ms():.0f} ms "
+            f"({len(probe.latencies)} probes, {probe.failures} failures)",
+            f"upload took {seconds:.1f} s",
+            None,
+            "<= 100 ms",
+            probe.worst_ms() <= 100 and probe.failures == 0,
+        )
+    )
+
+
+def api_workers_scaling(folder: Path, bench: Bench, connections: int) -> None:
+    """Single-row predict throughput with `serve --api-workers 2` against 1 (the main server)."""
+    server = LiveServer(
+        f"sqlite:///{folder / 'api2.db'}",
+        folder / "api2.log",
+        workers=1,
+        serve_args=("--api-workers", "2"),
+    ).start()
+    try:
+        with server.client() as client:
+            other = Bench(client, server, bench.quick, bench.generator)
+            other.setup_model()
+            two = other.load(f"{server.url}/predict", "POST", other.one_row, connections)
+    finally:
+        server.stop()
+    one = bench.single_row_rps[connections]
+    bench.rows.append(
+        Row(
+            f"8. single-row predict, --api-workers 2 vs 1 (c={connections})",
+            fmt_load(two),
+            f"1 API process {one:,.0f} req/s",
+            two.requests_per_s / one,
+            "report",
+            None,
+        )
+    )
 
 
 def print_table(rows: list[Row]) -> None:
@@ -501,7 +575,27 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--quick", action="store_true", help="shorter load runs (~2 min total)")
     parser.add_argument("--generator", choices=["auto", "wrk", "python"], default="auto")
-    parser.add_argument("--connections", type=int, default=8, help="for the throughput test")
+    parser.add_argument(
+        "--connections",
+        type=int,
+        nargs="+",
+        default=[8, 16],
+        help="for the throughput test (each count is one row)",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        nargs="+",
+        default=[max(1, (os.cpu_count() or 1) - 1), os.cpu_count() or 1],
+        help="training workers for the predict-while-training figure (each count is one row; "
+        "the first also serves the other figures)",
+    )
+    parser.add_argument(
+        "--skip",
+        nargs="*",
+        default=[],
+        choices=["batch", "jobs", "polling", "load", "upload", "api-workers"],
+    )
     parser.add_argument("--serve-noop", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.serve_noop:
@@ -511,29 +605,52 @@ def main(argv: list[str] | None = None) -> int:
     if generator == "auto":
         generator = "wrk" if shutil.which("wrk") else "python"
     began = time.perf_counter()
+    load_before = os.getloadavg()
+    rows: list[Row] = []
     with tempfile.TemporaryDirectory(prefix="dnn-bench-") as folder:
-        server = LiveServer(
-            f"sqlite:///{Path(folder) / 'service.db'}",
-            Path(folder) / "server.log",
-            workers=os.cpu_count() or 1,
-        ).start()
-        try:
-            with server.client() as client, noop_server(Path(folder) / "noop.log") as noop:
-                bench = Bench(client, server, args.quick, generator)
-                bench.setup_model()
-                bench.single_row(noop, args.connections)
-                bench.batch()
-                bench.responsiveness(connections=2)
-                bench.job_overhead()
-                bench.polling()
-        finally:
-            server.stop()
+        for index, workers in enumerate(args.workers):
+            server = LiveServer(
+                f"sqlite:///{Path(folder) / f'service{index}.db'}",
+                Path(folder) / f"server{index}.log",
+                workers=workers,
+            ).start()
+            try:
+                with server.client() as client, noop_server(Path(folder) / "noop.log") as noop:
+                    bench = Bench(client, server, args.quick, generator)
+                    if index > 0:
+                        bench.rows = rows
+                    bench.setup_model()
+                    if index > 0:  # the later servers only measure predict while training
+                        bench.responsiveness(connections=2, workers=workers)
+                        continue
+                    for connections in args.connections:
+                        bench.single_row(noop, connections)
+                    if "batch" not in args.skip:
+                        bench.batch()
+                    bench.responsiveness(connections=2, workers=workers)
+                    if "load" not in args.skip:
+                        healthz_under_predict_load(bench, connections=200)
+                    if "upload" not in args.skip:
+                        healthz_during_upload(bench)
+                    if "jobs" not in args.skip:
+                        bench.job_overhead()
+                    if "polling" not in args.skip:
+                        bench.polling()
+                    if "api-workers" not in args.skip:
+                        api_workers_scaling(Path(folder), bench, max(args.connections))
+                    rows = bench.rows
+            finally:
+                server.stop()
     print(f"\nmachine: {machine()}")
     print(
         f"load generator: {generator} (1 thread), {bench.load_seconds:g} s per load run; server, "
         "training workers and generator share these cores"
     )
-    print(f"total {time.perf_counter() - began:.0f} s\n")
+    load_after = os.getloadavg()
+    print(
+        f"machine load (1-min average) before {load_before[0]:.1f}, after {load_after[0]:.1f}; "
+        f"total {time.perf_counter() - began:.0f} s\n"
+    )
     print_table(bench.rows)
     return 0
 

@@ -16,6 +16,7 @@ from app import ingest
 from app.api.deps import ReadSessionDep, SessionDep, SessionFactoryDep, SettingsDep, TenantDep
 from app.db.tables import Dataset
 from app.errors import Conflict, InvalidInput
+from app.parsing import ParsePool
 from app.schemas.common import Limit, Offset, error_responses
 from app.schemas.datasets import DatasetCreate, DatasetCreated, DatasetList, DatasetOut
 from app.store import datasets, idempotency, jobs
@@ -68,7 +69,7 @@ class Upload:
     content_sha256: str
 
 
-async def _parse_upload(request: Request, limits: ingest.Limits) -> Upload:
+async def _parse_upload(request: Request, limits: ingest.Limits, pool: ParsePool) -> Upload:
     content_type = request.headers.get("content-type", "")
     if content_type.startswith("multipart/form-data"):
         form = await request.form()
@@ -85,28 +86,39 @@ async def _parse_upload(request: Request, limits: ingest.Limits) -> Upload:
         column = label_column if isinstance(label_column, str) and label_column else None
         fields = f"{filename}\0{column}\0{dataset_name}\0".encode()
         digest = idempotency.request_digest(fields + data)
-        is_npz = filename.lower().endswith(".npz")
-        content = await run_in_threadpool(
-            datasets.content_sha256,
-            data,
-            format_name="npz" if is_npz else "csv",
-            label_column=None if is_npz else column,
+        content, parsed = await pool.run(
+            "dataset", len(data), parse_file, data, filename, column, limits
         )
-        if is_npz:
-            parsed = await run_in_threadpool(ingest.from_npz, data, limits)
-        else:
-            parsed = await run_in_threadpool(ingest.from_csv, data, column, limits)
         return Upload(dataset_name, parsed, digest, content)
     if not content_type.startswith("application/json"):
         raise InvalidInput(
             "send JSON (application/json) or a file upload (multipart/form-data)",
             [{"loc": ["header", "content-type"], "msg": f"unsupported: {content_type or 'none'}"}],
         )
+    data = await request.body()
+    return await pool.run("dataset", len(data), parse_json, data, limits)
+
+
+def parse_file(
+    data: bytes, filename: str, column: str | None, limits: ingest.Limits
+) -> tuple[str, ingest.ParsedDataset]:
+    """A .csv or .npz upload's content hash and arrays (CPU-bound: run on a thread or the pool)."""
+    is_npz = filename.lower().endswith(".npz")
+    content = datasets.content_sha256(
+        data, format_name="npz" if is_npz else "csv", label_column=None if is_npz else column
+    )
+    if is_npz:
+        return content, ingest.from_npz(data, limits)
+    return content, ingest.from_csv(data, column, limits)
+
+
+def parse_json(data: bytes, limits: ingest.Limits) -> Upload:
+    """A JSON upload validated, turned into arrays and hashed (CPU-bound, like parse_file)."""
     try:
-        body = DatasetCreate.model_validate_json(await request.body())
+        body = DatasetCreate.model_validate_json(data)
     except ValidationError as exc:
-        raise invalid_input_from(exc, prefix=("body",)) from exc
-    parsed = await run_in_threadpool(ingest.from_rows, body.features, body.labels, limits)
+        raise invalid_input_from(exc, prefix=("body",)) from None
+    parsed = ingest.from_rows(body.features, body.labels, limits)
     rows = body.model_dump_json(include={"features", "labels"}).encode()
     content = datasets.content_sha256(rows, format_name="json", label_column=None)
     return Upload(
@@ -168,7 +180,8 @@ async def create_dataset(
     ] = True,
 ) -> JSONResponse:
     key = idempotency.check_key(idempotency_key) if idempotency_key is not None else None
-    upload = await _parse_upload(request, ingest.Limits.from_settings(settings))
+    pool: ParsePool = request.app.state.parse_pool
+    upload = await _parse_upload(request, ingest.Limits.from_settings(settings), pool)
     return await run_in_threadpool(_store, factory, tenant, upload, key, dedupe)
 
 

@@ -26,6 +26,7 @@ from app.api.predict_binary import (
     read_npy,
 )
 from app.errors import InvalidInput, UnsupportedMediaType
+from app.parsing import ParsePool
 from app.schemas.common import MAX_INDEX, error_responses
 from app.schemas.models import PredictRequest, PredictResponse
 from app.serving import ModelRef, parse_version
@@ -171,7 +172,11 @@ async def predict(request: Request) -> Response:
                 "the model_id, model and version query parameters go with a .npy body; "
                 "a JSON body names its model itself"
             )
-        ref, X = json_request(body)
+        pool: ParsePool = request.app.state.parse_pool
+        if pool.offloads(len(body)):  # a 100k-row body: parsed off the loop and its GIL
+            ref, X = await pool.run("predict", len(body), json_request, body)
+        else:
+            ref, X = json_request(body)
     else:
         raise UnsupportedMediaType(
             f"POST /predict takes application/json or {NPY_MEDIA_TYPE}, not {content_type!r}"

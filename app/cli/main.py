@@ -6,6 +6,7 @@ import argparse
 import logging
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from app.auth import AuthDecision, decide_mode, log_decision
 from app.cli import commands as cli_client
@@ -35,17 +36,18 @@ def _auth_decision(settings: Settings, host: str) -> AuthDecision:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    import uvicorn
+    from app.cli.serve import serve
 
-    from app.main import create_app
-
-    overrides = {"workers": args.workers} if args.workers is not None else {}
+    overrides: dict[str, Any] = {}
+    if args.workers is not None:
+        overrides["workers"] = args.workers
+    if args.api_workers is not None:
+        overrides["api_workers"] = args.api_workers
     settings = Settings(**overrides)
     upgrade_to_head(settings.database_url)
     decision = _auth_decision(settings, args.host)
     log.info("serving on http://%s:%d with %s executor", args.host, args.port, settings.executor)
-    app = create_app(settings, auth_mode=decision.mode)
-    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
+    serve(args, settings, decision.mode)
     return 0
 
 
@@ -66,7 +68,16 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument(
-        "--workers", type=int, default=None, help="training worker processes (default: CPU count)"
+        "--workers",
+        type=int,
+        default=None,
+        help="training worker processes (default: CPU count - 1, at least 1)",
+    )
+    serve.add_argument(
+        "--api-workers",
+        type=int,
+        default=None,
+        help="API processes serving HTTP, each with its own model cache (default: 1)",
     )
     serve.add_argument(
         "--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"]

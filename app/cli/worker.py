@@ -27,7 +27,10 @@ def _worker(args: argparse.Namespace) -> int:
     from app.jobs.celery_app import make_worker_celery
 
     settings = Settings()
-    concurrency = args.concurrency or max(settings.workers, 1)
+    # A worker host trains only: every core, unless DNN_WORKERS says otherwise (the default of
+    # cpus - 1 leaves a core to an API on the same machine).
+    workers = settings.workers if "workers" in settings.model_fields_set else os.cpu_count()
+    concurrency = args.concurrency or max(workers or 1, 1)
     worker_process_init.connect(_on_child_start, weak=False)
     app = make_worker_celery(settings)
     app.worker_main(

@@ -71,8 +71,29 @@ def test_metrics_after_traffic(client: httpx.Client) -> None:
     assert value("dnn_prediction_rows_total") == 5
     assert value("dnn_jobs", state="succeeded") == 1
     assert value("dnn_jobs", state="queued") == 0
-    assert value("dnn_training_iterations_total") == 100
+    # A gauge now: a job resumed from a checkpoint lowers the sum, which a counter must not do.
+    assert value("dnn_job_iterations_recorded") == 100
+    assert ("dnn_training_iterations_total", ()) not in samples
     assert ("dnn_training_iterations_per_second", ()) in samples
+
+    # The model just used has its own series, labelled by name, version and route.
+    model = client.get(f"/models/{model_id}").json()
+    per_model = {"model": model["name"], "version": str(model["version"]), "route": "/predict"}
+    assert value("dnn_model_inferences_total", **per_model, outcome="ok") == 1
+    assert value("dnn_model_inference_duration_seconds_count", **per_model) == 1
+    assert value("dnn_model_inference_duration_seconds_bucket", **per_model, le="+Inf") == 1
+
+    # Jobs: finished by status, and how long they waited and ran.
+    assert value("dnn_jobs_finished_total", status="succeeded") == 1
+    assert value("dnn_jobs_finished_total", status="failed") == 0
+    assert value("dnn_job_duration_seconds_count") == 1
+    assert value("dnn_job_queue_wait_seconds_count") == 1
+    assert value("dnn_job_duration_seconds_bucket", le="+Inf") == 1
+
+    # The default collectors, and no _created series.
+    assert any(name == "process_resident_memory_bytes" for name, _ in samples)
+    assert any(name == "python_gc_collections_total" for name, _ in samples)
+    assert not any(name.endswith("_created") for name, _ in samples)
 
     # The scrape itself is counted on the next one, under its route.
     again = scrape(client)
@@ -85,3 +106,25 @@ def test_metrics_after_traffic(client: httpx.Client) -> None:
         ]
         >= 1
     )
+
+
+def test_event_streams_are_counted_not_timed(client: httpx.Client) -> None:
+    X = np.array([[0.0, 1.0], [1.0, 0.0], [0.5, 0.5], [1.0, 1.0]])
+    body = {
+        "dataset": {"features": X.tolist(), "labels": [0, 1, 0, 1]},
+        "hyperparameters": {"hidden_layers": [2], "n_iterations": 5},
+    }
+    job_id = client.post("/train", json=body).json()["job_id"]
+    # The stream of a job ends with the job, so reading it to the end waits for the job.
+    with client.stream("GET", f"/jobs/{job_id}/events") as stream:
+        assert stream.headers["content-type"].startswith("text/event-stream")
+        text = "".join(stream.iter_text())
+    assert "event: end" in text
+
+    samples = scrape(client)
+    route = "/jobs/{job_id}/events"
+    counted = [key for key in samples if key[0] == "dnn_http_requests_total"]
+    assert any(("route", route) in labels for _, labels in counted)
+    timed = [key for key in samples if key[0].startswith("dnn_http_request_duration_seconds")]
+    assert timed, "ordinary requests are still timed"
+    assert not any(("route", route) in labels for _, labels in timed)

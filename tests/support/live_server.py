@@ -20,8 +20,17 @@ def free_port() -> int:
 
 
 class LiveServer:
-    def __init__(self, database_url: str, log_path: Path, workers: int = 2, **env: str) -> None:
+    def __init__(
+        self,
+        database_url: str,
+        log_path: Path,
+        workers: int = 2,
+        *,
+        serve_args: tuple[str, ...] = (),
+        **env: str,
+    ) -> None:
         self.database_url = database_url
+        self.serve_args = serve_args
         self.log_path = log_path
         self.workers = workers
         self.env = env
@@ -30,9 +39,17 @@ class LiveServer:
         self.process: subprocess.Popen[bytes] | None = None
 
     @classmethod
-    def in_folder(cls, folder: Path, workers: int = 2, **env: str) -> LiveServer:
+    def in_folder(
+        cls, folder: Path, workers: int = 2, *, serve_args: tuple[str, ...] = (), **env: str
+    ) -> LiveServer:
         """A server whose SQLite file and log live in folder."""
-        return cls(f"sqlite:///{folder / 'service.db'}", folder / "server.log", workers, **env)
+        return cls(
+            f"sqlite:///{folder / 'service.db'}",
+            folder / "server.log",
+            workers,
+            serve_args=serve_args,
+            **env,
+        )
 
     def __enter__(self) -> LiveServer:
         return self.start()
@@ -53,6 +70,7 @@ class LiveServer:
                 str(self.port),
                 "--workers",
                 str(self.workers),
+                *self.serve_args,
             ],
             env=env,
             stdout=log,

@@ -1,0 +1,69 @@
+"""Large request bodies parsed in a separate process, off the event loop and off its GIL.
+
+json, orjson and pydantic-core hold the GIL while they parse, so a 48 MB JSON upload parsed on
+a thread still stops the event loop (and /healthz) for the whole parse. Above a size threshold
+the body goes to a small pool of spawned processes instead; what comes back is NumPy arrays,
+which unpickle with one copy. Below it, the hop would cost more than the parse.
+
+The functions sent to the pool are module-level and take and return picklable values; a
+domain error raised there (InvalidInput, ...) pickles with its message and details and is
+raised again here unchanged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import multiprocessing as mp
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from typing import TypeVar
+
+from anyio import to_thread
+from prometheus_client import Counter
+
+from app.metrics import PROCESS_REGISTRY
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+OFFLOADED_PARSES = Counter(
+    "dnn_offloaded_parses",
+    "Request bodies parsed in the parsing process pool (above DNN_PARSE_OFFLOAD_BYTES), by kind.",
+    ["kind"],
+    registry=PROCESS_REGISTRY,
+)
+
+
+def _warm_up() -> None:
+    """Import what the parsers need, so the first large body does not pay for it."""
+    import app.api.predict
+    import app.ingest  # noqa: F401
+
+
+class ParsePool:
+    """A process pool for large bodies; `threshold` bytes and up go there, the rest to a thread."""
+
+    def __init__(self, workers: int, threshold: int) -> None:
+        self.threshold = threshold
+        self._pool: ProcessPoolExecutor | None = None
+        if workers > 0:
+            # Spawned, never forked: a fork of the server would copy its threads' locks.
+            self._pool = ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"))
+            for _ in range(workers):
+                self._pool.submit(_warm_up)
+
+    def offloads(self, size: int) -> bool:
+        return self._pool is not None and size >= self.threshold
+
+    async def run(self, kind: str, size: int, fn: Callable[..., T], *args: object) -> T:
+        """fn(*args) in the pool when the body is `size` bytes >= threshold, else on a thread."""
+        if self._pool is None or size < self.threshold:
+            return await to_thread.run_sync(fn, *args)
+        OFFLOADED_PARSES.labels(kind).inc()
+        return await asyncio.wrap_future(self._pool.submit(fn, *args))
+
+    def shutdown(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
