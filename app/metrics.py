@@ -35,13 +35,12 @@ from prometheus_client.core import (
 )
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
-from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.db.tables import Job
 from app.job_status import JobStatus
+from app.store import job_stats
 
 # A `_created` sample per series doubles the exposition and no dashboard reads it.
 disable_created_metrics()  # type: ignore[no-untyped-call]
@@ -229,26 +228,14 @@ class JobCollector(Collector):
     def collect(self) -> Iterator[Metric]:
         try:
             with self._session_factory() as session:
-                by_state = dict(
-                    session.execute(select(Job.status, func.count()).group_by(Job.status)).all()
-                )
-                iterations = int(session.scalar(select(func.sum(Job.last_iteration))) or 0)
-                timings = session.execute(
-                    select(Job.created_at, Job.started_at, Job.finished_at).where(
-                        Job.started_at.is_not(None)
-                    )
-                ).all()
-                running = session.execute(
-                    select(Job.last_iteration, Job.started_at).where(
-                        Job.status == JobStatus.RUNNING, Job.started_at.is_not(None)
-                    )
-                ).all()
+                figures = job_stats.job_figures(session)
         except SQLAlchemyError:
             # A scrape during a database outage reports the HTTP metrics rather than failing.
             return
         jobs = GaugeMetricFamily(
             "dnn_jobs", "Training jobs in the database, by state.", labels=["state"]
         )
+        by_state = figures.by_state
         for state in JobStatus:
             jobs.add_metric([state.value], float(by_state.get(state.value, 0)))
         yield jobs
@@ -260,8 +247,8 @@ class JobCollector(Collector):
         for state in (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED):
             finished.add_metric([state.value], float(by_state.get(state.value, 0)))
         yield finished
-        waits = [(s - c).total_seconds() for c, s, _ in timings if s is not None]
-        durations = [(f - s).total_seconds() for _, s, f in timings if s and f is not None]
+        waits = [(s - c).total_seconds() for c, s, _ in figures.timings]
+        durations = [(f - s).total_seconds() for _, s, f in figures.timings if f is not None]
         yield histogram(
             "dnn_job_queue_wait_seconds", "From submission to a worker starting the job.", waits
         )
@@ -276,12 +263,12 @@ class JobCollector(Collector):
             "dnn_job_iterations_recorded",
             "Sum over the jobs in the database of the last iteration each has recorded; "
             "deriv() of it approximates training iterations per second.",
-            value=iterations,
+            value=figures.iterations,
         )
         now = datetime.now(UTC)
         rate = 0.0
-        for last, started in running:
-            elapsed = (now - started).total_seconds() if started is not None else 0.0
+        for last, started in figures.running:
+            elapsed = (now - started).total_seconds()
             rate += last / elapsed if elapsed > 0 else 0.0
         yield GaugeMetricFamily(
             "dnn_training_iterations_per_second",
