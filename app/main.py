@@ -13,7 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from app.api import admin, datasets, health, jobs, live, models, predict_binary
+from app.api import admin, datasets, health, jobs, live, models, predict_binary, sweeps
 from app.api import metrics as metrics_api
 from app.api import v2 as inference_v2
 from app.api.dashboard import install_dashboard
@@ -106,6 +106,7 @@ def create_app(settings: Settings | None = None, auth_mode: AuthMode = AuthMode.
     app.include_router(predict_binary.router)
     for router in (datasets.router, jobs.router, models.router, health.router, admin.router):
         app.include_router(router)
+    app.include_router(sweeps.router)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.include_router(inference_v2.router)
     app.include_router(metrics_api.router)

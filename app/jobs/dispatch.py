@@ -11,6 +11,7 @@ from app.errors import ServiceUnavailable
 from app.jobs.celery_app import TASK_NAME, make_celery
 from app.jobs.local import LocalWorkerPool
 from app.jobs.reconciler import LeaseReconciler
+from app.jobs.sweeps import SweepAdvancer
 from app.settings import Settings
 
 # Publishing is quick or the broker is down: one quick retry rides out a reconnect, and a
@@ -42,7 +43,10 @@ class CeleryExecutor:
         self._settings = settings
         self._celery = make_celery(settings)
         self._reconciler = LeaseReconciler(
-            settings.database_url, settings.job_lease_seconds, redispatch=self.submit
+            settings.database_url,
+            settings.job_lease_seconds,
+            redispatch=self.submit,
+            sweeps=SweepAdvancer(settings, self.submit),
         )
 
     def start(self) -> None:

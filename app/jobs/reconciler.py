@@ -17,6 +17,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from app.db.engine import make_engine, make_session_factory, transaction
 from app.errors import ServiceUnavailable
+from app.jobs.sweeps import SweepAdvancer
 from app.store import jobs
 
 log = logging.getLogger(__name__)
@@ -40,9 +41,14 @@ class LeaseReconciler:
     """
 
     def __init__(
-        self, database_url: str, lease_seconds: float, redispatch: Callable[[str], None]
+        self,
+        database_url: str,
+        lease_seconds: float,
+        redispatch: Callable[[str], None],
+        sweeps: SweepAdvancer | None = None,
     ) -> None:
         self._redispatch = redispatch
+        self._sweeps = sweeps
         self._engine = make_engine(database_url)
         self._factory = make_session_factory(self._engine)
         self._lease = timedelta(seconds=lease_seconds)
@@ -65,6 +71,9 @@ class LeaseReconciler:
             with transaction(self._factory) as session:
                 jobs.mark_dispatched(session, job_id)
             log.warning("dispatched job %s, which its API process had not handed over", job_id)
+        if self._sweeps is not None:
+            # Trials that ended without their worker's hook (cancelled, reconciled above).
+            self._sweeps.advance_stalled(self._factory)
         return closed
 
     def _run(self) -> None:

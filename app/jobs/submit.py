@@ -5,18 +5,22 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.orm import Session
 
 from app import ingest
 from app.db.tables import Dataset, Job, JobStatus
 from app.errors import InvalidInput, LimitExceeded, ServiceUnavailable, TooManyRequests
-from app.jobs.dispatch import Executor
 from app.jobs.spec import decide_task
 from app.schemas.jobs import Hyperparameters, JobAccepted, TrainRequest
 from app.settings import Settings
 from app.store import datasets, idempotency, jobs
+
+if TYPE_CHECKING:
+    # Only a type here: importing the executors would import the runner, which imports the
+    # sweeps that import this module.
+    from app.jobs.dispatch import Executor
 
 NOT_DISPATCHED = "not started: the job queue was unreachable at submission"
 
@@ -72,7 +76,19 @@ def submit_training(
             f"at most {settings.max_active_jobs_per_tenant} at once"
         )
     dataset = _dataset(session, tenant_id, request, settings)
-    hp = request.hyperparameters
+    hp = spec_for_dataset(request.hyperparameters, dataset)
+    return jobs.create_job(
+        session,
+        tenant_id=tenant_id,
+        dataset_id=dataset.id,
+        hyperparameters=hp.model_dump(mode="json"),
+        model_name=request.name or dataset.name,
+        n_iterations=hp.n_iterations,
+    )
+
+
+def spec_for_dataset(hp: Hyperparameters, dataset: Dataset) -> Hyperparameters:
+    """What a job on `dataset` stores: its task decided, its batch size checked (422 if not)."""
     # The one place the learning task is decided; the job stores it, the worker builds from it.
     task = decide_task(hp.task, dataset.task, dataset.classes)
     if hp.batch_size is not None and hp.batch_size > dataset.n_samples:
@@ -80,14 +96,7 @@ def submit_training(
             f"batch_size {hp.batch_size} exceeds the dataset's {dataset.n_samples} samples",
             [{"loc": ["hyperparameters", "batch_size"], "msg": "larger than the dataset"}],
         )
-    return jobs.create_job(
-        session,
-        tenant_id=tenant_id,
-        dataset_id=dataset.id,
-        hyperparameters=hp.model_copy(update={"task": task}).model_dump(mode="json"),
-        model_name=request.name or dataset.name,
-        n_iterations=hp.n_iterations,
-    )
+    return hp.model_copy(update={"task": task})
 
 
 def accepted_body(job: Job) -> dict[str, Any]:
