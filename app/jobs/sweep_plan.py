@@ -101,11 +101,18 @@ def _trial_error(index: int, params: dict[str, Any], exc: Exception) -> InvalidI
     else:
         message = exc.message if isinstance(exc, ServiceError) else str(exc)
         details = exc.details if isinstance(exc, ServiceError) else []
-    located = [{**detail, "loc": ["trials", index, *detail.get("loc", [])]} for detail in details]
-    return InvalidInput(
+    located = [{**detail, "loc": ["trials", index, *_param_loc(detail)]} for detail in details]
+    kind = LimitExceeded if isinstance(exc, LimitExceeded) else InvalidInput
+    return kind(
         f"trial {index} {params} is invalid: {message}",
         located or [{"loc": ["trials", index], "msg": message}],
     )
+
+
+def _param_loc(detail: dict[str, Any]) -> list[Any]:
+    # POST /train's checks locate a parameter under "hyperparameters"; a trial is that already.
+    loc = list(detail.get("loc", []))
+    return loc[1:] if loc[:1] == ["hyperparameters"] else loc
 
 
 def plan_trials(
