@@ -23,6 +23,8 @@ from app.settings import Settings
 from app.validation import error_details
 
 VALIDATION_METRICS = frozenset({"val_cost", "val_accuracy"})
+# How much of a bad trial's values an error message repeats.
+MAX_SHOWN = 200
 
 
 def searched_params(request: SweepRequest) -> list[str]:
@@ -103,8 +105,10 @@ def _trial_error(index: int, params: dict[str, Any], exc: Exception) -> InvalidI
         details = exc.details if isinstance(exc, ServiceError) else []
     located = [{**detail, "loc": ["trials", index, *_param_loc(detail)]} for detail in details]
     kind = LimitExceeded if isinstance(exc, LimitExceeded) else InvalidInput
+    shown = repr(params)
+    shown = shown if len(shown) <= MAX_SHOWN else shown[: MAX_SHOWN - 3] + "..."
     return kind(
-        f"trial {index} {params} is invalid: {message}",
+        f"trial {index} {shown} is invalid: {message}",
         located or [{"loc": ["trials", index], "msg": message}],
     )
 

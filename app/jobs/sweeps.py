@@ -17,10 +17,11 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.db.engine import transaction
+from app.db.engine import make_read_session_factory, transaction
 from app.db.tables import Job, JobStatus, Sweep, SweepStatus
 from app.errors import Conflict, InvalidInput, ServiceError, ServiceUnavailable, TooManyRequests
 from app.jobs.submit import NOT_DISPATCHED, submit_training
@@ -128,6 +129,17 @@ class SweepAdvancer:
         self._dispatch = dispatch
         self._min_interval = min_interval_seconds
         self._last_check = float("-inf")
+        self._reads: tuple[sessionmaker[Session], sessionmaker[Session]] | None = None
+
+    def _read_factory(self, factory: sessionmaker[Session]) -> sessionmaker[Session]:
+        # The check runs every round with nothing to do most of the time: on SQLite it must not
+        # take the write lock the training workers need.
+        if self._reads is None or self._reads[0] is not factory:
+            with factory() as session:
+                bind = session.get_bind()
+            engine = bind if isinstance(bind, Engine) else bind.engine
+            self._reads = (factory, make_read_session_factory(engine))
+        return self._reads[1]
 
     def advance(self, factory: sessionmaker[Session], sweep_id: str) -> list[str]:
         with transaction(factory) as session:
@@ -160,7 +172,7 @@ class SweepAdvancer:
         self._last_check = now
         created: list[str] = []
         try:
-            with transaction(factory) as session:
+            with self._read_factory(factory)() as session:
                 sweep_ids = store.stalled_sweep_ids(session)
             for sweep_id in sweep_ids:
                 created += self.advance(factory, sweep_id)

@@ -14,14 +14,16 @@ SweepMetric = Literal["cost", "accuracy", "val_cost", "val_accuracy"]
 # Costs are better lower, accuracies (R² for regression) higher.
 MAXIMISED: frozenset[str] = frozenset({"accuracy", "val_accuracy"})
 MAX_PARAM_VALUES = 10_000
+RANGE_BOUND = 1e15
 
 
 class Range(StrictModel):
     """A range to sample from: uniform, or log-uniform with `log`; integers when both bounds
     are integers (e.g. n_iterations), real numbers otherwise."""
 
-    low: int | FiniteFloat
-    high: int | FiniteFloat
+    # No hyperparameter reaches 1e15; the bound keeps every draw a finite float.
+    low: int | FiniteFloat = Field(ge=-RANGE_BOUND, le=RANGE_BOUND)
+    high: int | FiniteFloat = Field(ge=-RANGE_BOUND, le=RANGE_BOUND)
     log: bool = False
 
     @model_validator(mode="after")
