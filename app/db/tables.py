@@ -209,6 +209,8 @@ class Sweep(Base):
     trials: Mapped[list[Any]]
     n_trials: Mapped[int]
     next_trial: Mapped[int] = mapped_column(default=0)
+    # The alias the best model gets when the sweep succeeds (None: no promotion).
+    promote: Mapped[str | None] = mapped_column(String(64))
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[datetime | None]

@@ -31,6 +31,7 @@ def upgrade() -> None:
         sa.Column("trials", sa.JSON(), nullable=False),
         sa.Column("n_trials", sa.Integer(), nullable=False),
         sa.Column("next_trial", sa.Integer(), nullable=False),
+        sa.Column("promote", sa.String(length=64), nullable=True),
         sa.Column("error", sa.Text(), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
