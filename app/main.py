@@ -22,7 +22,7 @@ from app.db.engine import make_engine, make_read_session_factory, make_session_f
 from app.errors import ServiceError
 from app.jobs.dispatch import make_executor
 from app.metrics import HttpMetrics
-from app.middleware import BodySizeLimit
+from app.middleware import BodySizeLimit, ResponseHeaderGuard
 from app.request_id import RequestId
 from app.serving import ModelCache
 from app.settings import Settings, get_settings
@@ -115,4 +115,6 @@ def create_app(settings: Settings | None = None, auth_mode: AuthMode = AuthMode.
     # Outermost, so requests refused by the inner middleware are counted and timed too.
     app.add_middleware(HttpMetrics)
     app.add_middleware(RequestId)
+    # Outermost of all: it sees the headers exactly as the server will be asked to send them.
+    app.add_middleware(ResponseHeaderGuard)
     return app

@@ -1,10 +1,14 @@
-"""ASGI middleware: a request body limit enforced while the body streams in."""
+"""ASGI middleware: a request body limit enforced while the body streams in; sendable headers."""
 
 from __future__ import annotations
 
 import json
+import logging
+import re
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+log = logging.getLogger("app")
 
 
 class BodyTooLarge(Exception):
@@ -65,3 +69,66 @@ class BodySizeLimit:
         ]
         await send({"type": "http.response.start", "status": 413, "headers": headers})
         await send({"type": "http.response.body", "body": body})
+
+
+# RFC 9110: a field name is a token; a field value has no control character but HTAB.
+_FIELD_NAME = re.compile(rb"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
+_FIELD_VALUE_FORBIDDEN = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
+
+
+def _bad_header(headers: list[tuple[bytes, bytes]]) -> bytes | None:
+    for name, value in headers:
+        if not _FIELD_NAME.match(name) or _FIELD_VALUE_FORBIDDEN.search(value):
+            return name
+    return None
+
+
+class ResponseHeaderGuard:
+    """A response whose headers HTTP cannot carry becomes a 500 in the error shape.
+
+    The server (h11 or httptools) refuses such a header only when it is sent, after the app's
+    error handlers have let go: the client would see its keep-alive connection dropped with no
+    response at all. Checked here, last before the server, it gets a proper answer instead.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        replaced = False
+
+        async def guarded_send(message: Message) -> None:
+            nonlocal replaced
+            if replaced:
+                return
+            if message["type"] == "http.response.start":
+                bad = _bad_header(list(message.get("headers", [])))
+                if bad is not None:
+                    replaced = True
+                    log.error(
+                        "response header %r cannot be sent; answering 500 instead",
+                        bad.decode("latin-1")[:100],
+                    )
+                    await _send_internal_error(send)
+                    return
+            await send(message)
+
+        await self.app(scope, receive, guarded_send)
+
+
+async def _send_internal_error(send: Send) -> None:
+    body = json.dumps(
+        {
+            "error": {
+                "code": "internal_error",
+                "message": "the server hit an unexpected error",
+                "details": [],
+            }
+        }
+    ).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": 500, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

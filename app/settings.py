@@ -6,7 +6,7 @@ import os
 from functools import lru_cache
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -43,6 +43,12 @@ class Settings(BaseSettings):
     max_active_jobs_per_tenant: int = Field(default=50, gt=0)
     max_body_bytes: int = Field(default=64 * 1024 * 1024, gt=0)
     max_dataset_cells: int = Field(default=20_000_000, gt=0)
+    # What an uploaded .npz may decompress to (X and y together), checked from the .npy headers
+    # before anything is decompressed.
+    max_dataset_bytes: int = Field(default=256 * 1024 * 1024, gt=0)
+    # Distinct labels a classification dataset may have: each class is one output unit. Left
+    # unset, it is 1000 or the layer-width limit if that is lower.
+    max_classes: int = Field(default=1000, ge=2)
     max_layer_width: int = Field(default=4096, gt=0)
     max_hidden_layers: int = Field(default=32, gt=0)
     max_iterations: int = Field(default=1_000_000, gt=0)
@@ -56,6 +62,17 @@ class Settings(BaseSettings):
     def _unset_when_empty(cls, value: object) -> object:
         # `DNN_METRICS_TOKEN=` (e.g. compose passing an unset variable through) means no token.
         return None if value == "" else value
+
+    @model_validator(mode="after")
+    def _classes_fit_a_layer(self) -> Settings:
+        if "max_classes" not in self.model_fields_set:
+            self.max_classes = min(self.max_classes, self.max_layer_width)
+        if self.max_classes > self.max_layer_width:
+            raise ValueError(
+                f"DNN_MAX_CLASSES ({self.max_classes}) must not exceed "
+                f"DNN_MAX_LAYER_WIDTH ({self.max_layer_width}): each class is one output unit"
+            )
+        return self
 
 
 @lru_cache

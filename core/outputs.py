@@ -21,15 +21,18 @@ from core.activations import Array, sigmoid
 def binary_cross_entropy(Z: Array, Y: Array, scratch: Array) -> float:
     """Mean binary cross-entropy from logits; overwrites ``Z`` with ``sigmoid(Z)``.
 
-    ``-[y log a + (1-y) log(1-a)]`` with ``a = sigmoid(z)`` equals ``softplus(z) - y z``, and
-    ``softplus(z) = logaddexp(0, z)`` is stable for every ``z``.
+    ``-[y log a + (1-y) log(1-a)]`` with ``a = sigmoid(z)`` equals ``softplus(z) - y z``, which
+    is summed here as ``softplus(-|z|) + (max(z, 0) - y z)``. Both parts are ``>= 0`` element by
+    element for ``y`` in [0, 1], also after rounding, so the cost can never come out negative.
+    (``sum(softplus(z)) - vdot(y, z)`` subtracts two large sums that cancel in float32 when the
+    fit is near perfect and ``|z|`` is large: it recorded costs below zero.)
 
     Parameters
     ----------
     Z : ndarray of shape (n_samples, n_outputs)
         Logits; on return, the predicted probabilities.
     Y : ndarray of shape (n_samples, n_outputs)
-        Targets in {0, 1}.
+        Targets in [0, 1] (in practice {0, 1}).
     scratch : ndarray of shape (n_samples, n_outputs)
         Work space, overwritten.
 
@@ -38,12 +41,18 @@ def binary_cross_entropy(Z: Array, Y: Array, scratch: Array) -> float:
     cost : float
         ``sum(softplus(z) - y z) / n_samples``.
     """
-    np.logaddexp(0, Z, out=scratch)
-    cost = (float(scratch.sum()) - float(np.vdot(Y, Z))) / int(Z.shape[0])
-    # sigmoid(z) = exp(z - softplus(z)); the exponent is never positive, so exp cannot overflow.
-    np.subtract(Z, scratch, out=Z)
-    np.exp(Z, out=Z)
-    return cost
+    np.abs(Z, out=scratch)
+    np.negative(scratch, out=scratch)
+    np.logaddexp(0, scratch, out=scratch)  # softplus(-|z|), in (0, log 2]
+    smooth = float(scratch.sum(dtype=np.float64))
+    # max(z, 0) - y z: -y z where z <= 0, and z - y z where z > 0. Rounding is monotonic and
+    # y z lies between 0 and z, so each computed term is >= 0 exactly as the true one is.
+    np.multiply(Y, Z, out=scratch)
+    np.negative(scratch, out=scratch)
+    np.add(scratch, Z, out=scratch, where=Z > 0)
+    hinge = float(scratch.sum(dtype=np.float64))
+    sigmoid(Z)
+    return (smooth + hinge) / int(Z.shape[0])
 
 
 def _log_softmax(Z: Array, out: Array) -> None:

@@ -66,7 +66,7 @@ class Upload:
     digest: str
 
 
-async def _parse_upload(request: Request, max_cells: int) -> Upload:
+async def _parse_upload(request: Request, limits: ingest.Limits) -> Upload:
     content_type = request.headers.get("content-type", "")
     if content_type.startswith("multipart/form-data"):
         form = await request.form()
@@ -84,9 +84,9 @@ async def _parse_upload(request: Request, max_cells: int) -> Upload:
         fields = f"{filename}\0{column}\0{dataset_name}\0".encode()
         digest = idempotency.request_digest(fields + data)
         if filename.lower().endswith(".npz"):
-            parsed = await run_in_threadpool(ingest.from_npz, data, max_cells=max_cells)
+            parsed = await run_in_threadpool(ingest.from_npz, data, limits)
         else:
-            parsed = await run_in_threadpool(ingest.from_csv, data, column, max_cells=max_cells)
+            parsed = await run_in_threadpool(ingest.from_csv, data, column, limits)
         return Upload(dataset_name, parsed, digest)
     if not content_type.startswith("application/json"):
         raise InvalidInput(
@@ -97,9 +97,7 @@ async def _parse_upload(request: Request, max_cells: int) -> Upload:
         body = DatasetCreate.model_validate_json(await request.body())
     except ValidationError as exc:
         raise invalid_input_from(exc, prefix=("body",)) from exc
-    parsed = await run_in_threadpool(
-        ingest.from_rows, body.features, body.labels, max_cells=max_cells
-    )
+    parsed = await run_in_threadpool(ingest.from_rows, body.features, body.labels, limits)
     return Upload(body.name, parsed, idempotency.request_digest(body.model_dump_json().encode()))
 
 
@@ -148,7 +146,7 @@ async def create_dataset(
     ] = None,
 ) -> JSONResponse:
     key = idempotency.check_key(idempotency_key) if idempotency_key is not None else None
-    upload = await _parse_upload(request, settings.max_dataset_cells)
+    upload = await _parse_upload(request, ingest.Limits.from_settings(settings))
     return await run_in_threadpool(_store, factory, tenant, upload, key)
 
 

@@ -8,6 +8,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app import serving
 from app.api.deps import ModelCacheDep, ReadSessionDep, SessionDep, TenantDep
+from app.content_disposition import attachment
 from app.db.tables import Model
 from app.schemas.common import Limit, Offset, error_responses
 from app.schemas.models import ModelList, ModelOut, PredictRequest, PredictResponse
@@ -62,7 +63,7 @@ def get_weights(model_id: str, session: ReadSessionDep, tenant: TenantDep) -> Re
         content=data,
         media_type="application/octet-stream",
         headers={
-            "Content-Disposition": f'attachment; filename="{model.name}-v{model.version}.safetensors"',
+            "Content-Disposition": attachment(f"{model.name}-v{model.version}.safetensors"),
             "X-Content-SHA256": model.sha256,
         },
     )

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.orm import Session
 
-from app import ingest
+from app import ingest, names
 from app.db.tables import Dataset, Job, JobStatus
 from app.errors import InvalidInput, LimitExceeded, ServiceUnavailable, TooManyRequests
 from app.jobs.spec import decide_task
@@ -49,7 +49,7 @@ def _dataset(
         assert request.dataset_id is not None  # the schema guarantees one of the two
         return datasets.get_dataset(session, tenant_id, request.dataset_id)
     parsed = ingest.from_rows(
-        request.dataset.features, request.dataset.labels, max_cells=settings.max_dataset_cells
+        request.dataset.features, request.dataset.labels, ingest.Limits.from_settings(settings)
     )
     return datasets.create_dataset(
         session,
@@ -82,7 +82,8 @@ def submit_training(
         tenant_id=tenant_id,
         dataset_id=dataset.id,
         hyperparameters=hp.model_dump(mode="json"),
-        model_name=request.name or dataset.name,
+        # A name given is valid (the schema checks it); one made from the dataset's is made so.
+        model_name=request.name or names.to_model_name(dataset.name),
         n_iterations=hp.n_iterations,
     )
 

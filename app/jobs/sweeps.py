@@ -17,10 +17,12 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from pydantic import ValidationError
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+from app import names
 from app.db.engine import make_read_session_factory, transaction
 from app.db.tables import Job, JobStatus, Sweep, SweepStatus
 from app.errors import Conflict, InvalidInput, ServiceError, ServiceUnavailable, TooManyRequests
@@ -67,7 +69,7 @@ def advance_locked(session: Session, sweep: Sweep, settings: Settings) -> list[s
         try:
             with session.begin_nested():
                 job = _create_trial_job(session, sweep, next_trial, settings)
-        except ServiceError as exc:
+        except (ServiceError, ValidationError) as exc:
             # Checked at creation, so only a change since (the dataset deleted, lower limits)
             # lands here: the sweep cannot go on.
             store.finish_sweep(
@@ -213,7 +215,7 @@ def create_sweep(
         sweep = store.create_sweep(
             session,
             tenant_id=tenant_id,
-            name=request.name or dataset.name,
+            name=request.name or names.to_model_name(dataset.name),
             dataset_id=dataset.id,
             metric=metric,
             goal=goal,

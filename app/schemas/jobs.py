@@ -10,6 +10,7 @@ from pydantic import (
 )
 
 from app.db.tables import JobStatus
+from app.names import ModelName
 from app.schemas.common import Page, StrictModel
 from app.schemas.datasets import InlineDataset
 from core import EarlyStopping, Network, TrainConfig
@@ -125,7 +126,9 @@ class Hyperparameters(StrictModel):
 class TrainRequest(StrictModel):
     dataset_id: str | None = None
     dataset: InlineDataset | None = None
-    name: str | None = Field(default=None, min_length=1, max_length=200, description="model name")
+    name: ModelName | None = Field(
+        default=None, description="the model's name; default: made from the dataset's name"
+    )
     hyperparameters: Hyperparameters = Hyperparameters()
 
     @model_validator(mode="after")

@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, model_validator
 
 from app.db.tables import SweepStatus
+from app.names import ModelName
 from app.schemas.common import FiniteFloat, Page, StrictModel
 
 SweepMetric = Literal["cost", "accuracy", "val_cost", "val_accuracy"]
@@ -45,8 +46,8 @@ class RandomSearch(StrictModel):
 
 class SweepRequest(StrictModel):
     dataset_id: str = Field(min_length=1, max_length=64)
-    name: str | None = Field(
-        default=None, min_length=1, max_length=200, description="model name of every trial"
+    name: ModelName | None = Field(
+        default=None, description="model name of every trial; default: made from the dataset's"
     )
     hyperparameters: dict[str, Any] = Field(
         default_factory=dict, description="the base every trial starts from (POST /train's)"

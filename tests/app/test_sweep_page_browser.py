@@ -62,4 +62,3 @@ def test_sweep_page_shows_the_leaderboard_and_overlays_the_curves(
         assert (
             page.evaluate("Chart.getChart('sweep-chart').options.plugins.title.text") == "accuracy"
         )
-

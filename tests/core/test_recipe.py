@@ -82,3 +82,31 @@ def test_binary_cross_entropy_matches_the_textbook_formula() -> None:
     A = 1 / (1 + np.exp(-Z))
     expected = -np.mean(Y * np.log(A) + (1 - Y) * np.log(1 - A))
     assert binary_cross_entropy(Z.copy(), Y, np.empty_like(Z)) == pytest.approx(expected, 1e-14)
+
+
+def _cancelling_binary_cross_entropy(Z: np.ndarray, Y: np.ndarray) -> float:
+    """The former formula, ``sum(softplus(z)) - vdot(y, z)``: two large sums that cancel."""
+    return (float(np.logaddexp(0, Z).sum()) - float(np.vdot(Y, Z))) / int(Z.shape[0])
+
+
+def test_binary_cross_entropy_is_never_negative_for_a_near_perfect_float32_fit() -> None:
+    # Seed 6 of this regime (large |z| on the right side for every sample, float32) is one
+    # where the former formula gave a negative cost, as recorded by a long training run.
+    rng = np.random.default_rng(6)
+    Y = (rng.random((1000, 1)) < 0.5).astype(np.float32)
+    Z = (rng.uniform(15, 40, (1000, 1)) * (2 * Y - 1)).astype(np.float32)
+    assert _cancelling_binary_cross_entropy(Z, Y) < 0
+    exact = float(np.mean(np.logaddexp(0, -np.abs(Z.astype(np.float64)))))
+    cost = binary_cross_entropy(Z.copy(), Y, np.empty_like(Z))
+    assert cost >= 0
+    assert cost == pytest.approx(exact, rel=1e-5)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_binary_cross_entropy_terms_are_never_negative(dtype: type[np.floating]) -> None:
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        Y = (rng.random((257, 3)) < 0.5).astype(dtype)
+        scale = 10.0 ** rng.uniform(-3, 2)
+        Z = ((2 * Y - 1) * rng.exponential(scale, Y.shape) * 40).astype(dtype)
+        assert binary_cross_entropy(Z.copy(), Y, np.empty_like(Z)) >= 0
