@@ -76,6 +76,7 @@ def advance_locked(session: Session, sweep: Sweep, settings: Settings) -> list[s
                 session, sweep.id, SweepStatus.FAILED, f"trial {next_trial} could not start: {exc}"
             )
             return created
+        log.info("sweep %s started trial %d as job %s", sweep.id, next_trial, job.id)
         created.append(job.id)
         unfinished += 1
         next_trial += 1

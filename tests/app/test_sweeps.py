@@ -273,3 +273,21 @@ def test_another_tenants_sweep_is_404(tenants: dict[str, httpx.Client], dataset:
     theirs = bob.post("/sweeps", json={"dataset_id": dataset, "grid": {"seed": [1]}})
     assert theirs.status_code == 404, theirs.text
     assert wait_for_sweep(alice, sweep_id, {"succeeded"})["best"] is not None
+
+
+def test_a_retried_sweep_with_an_idempotency_key_is_one_sweep(
+    tenants: dict[str, httpx.Client], dataset: str
+) -> None:
+    alice = tenants["alice"]
+    body = {"dataset_id": dataset, "hyperparameters": {"n_iterations": 5}, "grid": {"seed": [1]}}
+    headers = {"Idempotency-Key": "sweep-once"}
+    first = alice.post("/sweeps", json=body, headers=headers)
+    again = alice.post("/sweeps", json=body, headers=headers)
+    assert first.status_code == again.status_code == 202
+    assert first.json() == again.json()
+    other = alice.post("/sweeps", json={**body, "max_parallel": 1}, headers=headers)
+    assert other.status_code == 409, other.text
+    sweep = wait_for_sweep(alice, first.json()["sweep_id"], {"succeeded"})
+    assert sweep["n_started"] == 1
+    ids = [item["id"] for item in alice.get("/sweeps", params={"limit": 500}).json()["items"]]
+    assert ids.count(first.json()["sweep_id"]) == 1

@@ -41,6 +41,13 @@ def test_grid_sweep_with_celery_workers_runs_two_at_a_time(
         assert most_at_once(run_intervals(client, [t["job_id"] for t in trials])) <= 2
         assert sweep["best"]["job_id"] == best_by_metric(client, sweep) == trials[0]["job_id"]
         assert [trial["rank"] for trial in trials] == [1, 2, 3, 4]
+    # The workers started trials 2 and 3 as trials 0 and 1 ended, and published them: neither
+    # the API's reconciler nor its pass over undispatched jobs had to.
+    sweep_id = sweep["id"]
+    worker_logs = "".join(worker.log_path.read_text() for worker in cluster.workers)
+    for trial in (2, 3):
+        assert f"sweep {sweep_id} started trial {trial} as job" in worker_logs
+    assert "had not handed over" not in cluster.server.log_path.read_text()
 
 
 def test_concurrent_advances_start_each_trial_once(start_cluster: Callable[..., Any]) -> None:
