@@ -7,7 +7,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from app import cli_client, cli_keys, cli_worker
+from app import cli_client, cli_export, cli_keys, cli_worker
 from app.auth import AuthDecision, decide_mode, log_decision
 from app.db.engine import make_engine, make_session_factory, transaction
 from app.db.migrate import upgrade_to_head
@@ -76,6 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_worker.register(commands)
     cli_keys.register(commands)
     cli_client.register(commands)
+    cli_export.register(commands)
     return parser
 
 
@@ -87,7 +88,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s [%(request_id)s]: %(message)s",
         handlers=[handler],
     )
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    validate = getattr(args, "validate", None)
+    if validate is not None:
+        validate(parser, args)
     return int(args.handler(args))
 
 

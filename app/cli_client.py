@@ -1,230 +1,209 @@
-"""Client subcommands of `dnn-service`: train (optionally --watch), jobs, predict.
+"""Client subcommands of `dnn-service`: train, watch, cancel, show, jobs, models, datasets, predict.
 
 They talk to a running server through app.client. Progress and curves go to stderr; the one
 result a script wants (a job or model id, predictions) goes to stdout, so `$(dnn-service train
-... --watch)` captures the model id.
+... --watch)` captures the model id. `--output json` prints the server's answer as JSON instead.
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
-import io
+import json
 import logging
-import math
 import sys
-from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, TextIO, get_args
+from typing import Any, TextIO
 
-import numpy as np
+from rich.console import Console
 
-from app.client import Client, ClientError, WatchUpdate
+from app import cli_tables
+from app.cli_display import ProgressView, draw_curves
+from app.cli_options import add_hyperparameter_options, hyperparameters_from
+from app.cli_rows import read_rows
+from app.client import Client, ClientError
 from app.db.tables import JobStatus
-from app.schemas.jobs import RequestedTask
-from core.choices import DTYPES, HIDDEN_ACTIVATIONS, INITS, LR_SCHEDULES, OPTIMIZERS
 
 # Exit codes: 0 succeeded; argparse itself uses 2 for usage errors.
 EXIT_JOB_FAILED = 1
 EXIT_JOB_CANCELLED = 3
 EXIT_REQUEST_FAILED = 4
 EXIT_INTERRUPTED = 130
-BAR_WIDTH = 30
-REQUESTED_TASKS: tuple[str, ...] = get_args(RequestedTask)
+JSON = dict[str, Any]
 
 
 def _client(args: argparse.Namespace) -> Client:
-    # httpx logs every request at INFO; that would bury the progress bar.
+    # httpx logs every request at INFO; that would bury the progress display.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     return Client(args.url, args.api_key)
 
 
-def _hidden_layers(text: str) -> list[int]:
+def _json_out(value: Any) -> int:
+    sys.stdout.write(json.dumps(value, indent=2) + "\n")
+    return 0
+
+
+def _wants_json(args: argparse.Namespace) -> bool:
+    return bool(args.output == "json")
+
+
+def _stdout() -> Console:
+    return Console(file=sys.stdout, highlight=False)
+
+
+def _curves(history: list[JSON], err: TextIO) -> None:
+    if not history:
+        return
+    console = Console(file=err)
+    drawing = draw_curves(history, width=console.width, color=console.is_terminal)
+    err.write(drawing + "\n")
+
+
+def follow(api: Client, job_id: str, err: TextIO, *, curves: bool = True) -> JSON:
+    """Show live progress until the job ends, then its curves; the job's final summary."""
+    view = ProgressView(err, job_id)
+    job: JSON | None = None
     try:
-        widths = [int(part) for part in text.split(",") if part.strip()]
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"expected widths like 16,8, not {text!r}") from exc
-    if not widths or any(width < 1 for width in widths):
-        raise argparse.ArgumentTypeError("hidden layer widths must be positive integers")
-    return widths
+        for update in api.watch(job_id):
+            view.update(update.job, update.points)
+            job = update.job
+    finally:
+        view.close()
+    assert job is not None  # watch yields at least the final state
+    if curves:
+        _curves(api.get_job(job_id, max_points=2000)["history"], err)
+    return job
 
 
-def progress_line(job: dict[str, Any], last: dict[str, Any] | None) -> str:
-    total = int(job.get("hyperparameters", {}).get("n_iterations") or 0)
-    fraction = float(job.get("progress") or 0.0)
-    filled = round(fraction * BAR_WIDTH)
-    line = f"[{'#' * filled}{'.' * (BAR_WIDTH - filled)}] {fraction:4.0%} {job['status']}"
-    if last is not None:
-        line += f"  iter {last['iteration']}/{total}  cost {last['cost']:.4g}"
-        line += f"  accuracy {last['accuracy']:.4f}" if "accuracy" in last else ""
-    return line
+def _ending(job: JSON, job_id: str, args: argparse.Namespace) -> int:
+    """The exit code and stdout line for a job that has ended."""
+    if _wants_json(args):
+        _json_out(job)
+    elif job["status"] == "succeeded":
+        sys.stdout.write(str(job["model_id"]) + "\n")
+    if job["status"] == "succeeded":
+        return 0
+    if job["status"] == "cancelled":
+        sys.stderr.write(f"job {job_id} was cancelled\n")
+        return EXIT_JOB_CANCELLED
+    sys.stderr.write(f"job {job_id} failed: {job.get('error')}\n")
+    return EXIT_JOB_FAILED
 
 
-def ascii_curve(values: Sequence[float], title: str, width: int = 60, height: int = 10) -> str:
-    """A line chart of values drawn with plain characters, one column per bucket of points."""
-    finite = [v for v in values if math.isfinite(v)]
-    if not finite:
-        return f"{title}: no finite values to draw"
-    width = min(width, len(values))
-    buckets = np.array_split(np.asarray(values, dtype=float), width)
-    columns = [float(np.nanmean(bucket)) for bucket in buckets]
-    low, high = min(finite), max(finite)
-    span = high - low or 1.0
-    grid = [[" "] * width for _ in range(height)]
-    for x, value in enumerate(columns):
-        if math.isfinite(value):
-            row = height - 1 - round((value - low) / span * (height - 1))
-            grid[row][x] = "*"
-    labels = [f"{high:>10.4g} |", *[" " * 10 + " |"] * (height - 2), f"{low:>10.4g} |"]
-    lines = [f"{title} over {len(values)} recorded iterations"]
-    lines += [label + "".join(row) for label, row in zip(labels, grid, strict=True)]
-    lines.append(" " * 11 + "+" + "-" * width)
-    return "\n".join(lines)
-
-
-def watch(api: Client, job_id: str, err: TextIO) -> dict[str, Any]:
-    """Draw a live progress bar until the job ends; then the cost and accuracy curves."""
-    costs: list[float] = []
-    accuracies: list[float] = []
-    last: dict[str, Any] | None = None
-    interactive = err.isatty()
-    shown = -1
-    update: WatchUpdate | None = None
-    for update in api.watch(job_id):
-        for point in update.points:
-            costs.append(float(point["cost"]))
-            if "accuracy" in point:
-                accuracies.append(float(point["accuracy"]))
-            last = point
-        line = progress_line(update.job, last)
-        if interactive:
-            err.write("\r" + line)
-        else:
-            # Into a log or a pipe, one line per tenth of progress is enough.
-            tenth = int(float(update.job.get("progress") or 0.0) * 10)
-            if tenth != shown or update.done:
-                err.write(line + "\n")
-                shown = tenth
-        err.flush()
-    if interactive:
-        err.write("\n")
-    if costs:
-        err.write(ascii_curve(costs, "cost") + "\n")
-    if accuracies:
-        err.write(ascii_curve(accuracies, "accuracy") + "\n")
-    assert update is not None  # watch yields at least the final state
-    return update.job
-
-
-def _hyperparameters(args: argparse.Namespace) -> dict[str, Any]:
-    chosen = {
-        "hidden_layers": args.hidden,
-        "n_iterations": args.iterations,
-        "learning_rate": args.learning_rate,
-        "optimizer": args.optimizer,
-        "activation": args.activation,
-        "task": args.task,
-        "init": args.init,
-        "momentum": args.momentum,
-        "beta1": args.beta1,
-        "beta2": args.beta2,
-        "epsilon": args.epsilon,
-        "batch_size": args.batch_size,
-        "shuffle": False if args.no_shuffle else None,
-        "l2": args.l2,
-        "lr_decay": args.lr_decay,
-        "decay_rate": args.decay_rate,
-        "decay_steps": args.decay_steps,
-        "validation_fraction": args.validation_fraction,
-        "early_stopping": _early_stopping(args),
-        "seed": args.seed,
-        "record_every": args.record_every,
-        "dtype": args.dtype,
-        "standardize": False if args.no_standardize else None,
-    }
-    # Unset options take the server's defaults.
-    return {key: value for key, value in chosen.items() if value is not None}
-
-
-def _early_stopping(args: argparse.Namespace) -> dict[str, Any] | None:
-    if args.patience is None:
-        return None
-    return {"patience": args.patience, "restore_best": not args.keep_last}
+def _watch_or_cancel(api: Client, job_id: str, args: argparse.Namespace) -> int:
+    try:
+        job = follow(api, job_id, sys.stderr, curves=not args.no_curves)
+    except KeyboardInterrupt:
+        api.cancel(job_id)
+        sys.stderr.write(f"\ncancelling job {job_id}\n")
+        return EXIT_INTERRUPTED
+    return _ending(job, job_id, args)
 
 
 def _train(args: argparse.Namespace) -> int:
-    out: TextIO = sys.stdout
     err: TextIO = sys.stderr
     with _client(args) as api:
-        dataset = api.upload_dataset(args.data, label_column=args.label_column)
+        if args.dataset is not None:
+            dataset = api.get_dataset(args.dataset)
+        else:
+            dataset = api.upload_dataset(args.data, label_column=args.label_column)
         err.write(
             f"dataset {dataset['id']}: {dataset['n_samples']} samples, "
             f"{dataset['n_features']} features, task {dataset['task']}\n"
         )
-        accepted = api.train(dataset["id"], _hyperparameters(args), name=args.name)
-        job_id = str(accepted["job_id"])
+        accepted = api.train(dataset["id"], hyperparameters_from(args), name=args.name)
+        job_id = str(accepted["id"])
         err.write(f"job {job_id} queued\n")
         if not args.watch:
-            out.write(job_id + "\n")
-            return 0
+            return _json_out(accepted) if _wants_json(args) else _line(job_id)
+        return _watch_or_cancel(api, job_id, args)
+
+
+def _line(text: str) -> int:
+    sys.stdout.write(text + "\n")
+    return 0
+
+
+def _watch(args: argparse.Namespace) -> int:
+    with _client(args) as api:
+        return _watch_or_cancel(api, args.job, args)
+
+
+def _cancel(args: argparse.Namespace) -> int:
+    with _client(args) as api:
+        job = api.cancel(args.job)
+    if _wants_json(args):
+        return _json_out(job)
+    return _line(f"job {job['id']} is {job['status']}")
+
+
+def _show(args: argparse.Namespace) -> int:
+    with _client(args) as api:
         try:
-            job = watch(api, job_id, err)
-        except KeyboardInterrupt:
-            api.cancel(job_id)
-            err.write(f"\ncancelling job {job_id}\n")
-            return EXIT_INTERRUPTED
-    if job["status"] == "succeeded":
-        out.write(str(job["model_id"]) + "\n")
-        return 0
-    if job["status"] == "cancelled":
-        err.write(f"job {job_id} was cancelled\n")
-        return EXIT_JOB_CANCELLED
-    err.write(f"job {job_id} failed: {job.get('error')}\n")
-    return EXIT_JOB_FAILED
+            job = api.get_job(args.id, max_points=2000)
+        except ClientError as exc:
+            if exc.status != 404:
+                raise
+            model = api.get_model(args.id)
+            if _wants_json(args):
+                return _json_out(model)
+            _stdout().print(cli_tables.model_details(model))
+            return 0
+    if _wants_json(args):
+        return _json_out(job)
+    _stdout().print(cli_tables.job_details(job))
+    if not args.no_curves:
+        _curves(job["history"], sys.stdout)
+    return 0
 
 
 def _jobs(args: argparse.Namespace) -> int:
     with _client(args) as api:
         items = api.list_jobs(status=args.status, limit=args.limit)
-    header = f"{'JOB':32}  {'STATUS':10}  {'PROGRESS':>8}  {'MODEL NAME':20}  MODEL"
-    lines = [header]
-    for job in items:
-        lines.append(
-            f"{job['id']:32}  {job['status']:10}  {job['progress']:>8.0%}  "
-            f"{str(job['model_name'])[:20]:20}  {job['model_id'] or '-'}"
-        )
-    sys.stdout.write("\n".join(lines) + "\n")
+    if _wants_json(args):
+        return _json_out(items)
+    _stdout().print(cli_tables.jobs_table(items))
     return 0
 
 
-def read_rows(path: Path, label_column: str | None) -> list[list[float]]:
-    """Feature rows of a CSV (header row first; the label column dropped if named) or .npz X."""
-    if path.suffix.lower() == ".npz":
-        with np.load(path, allow_pickle=False) as archive:
-            X = archive["X"]
-        rows: list[list[float]] = X.reshape(X.shape[0], -1).astype(float).tolist()
-        return rows
-    reader = csv.reader(io.StringIO(path.read_text(encoding="utf-8-sig")))
-    header = [name.strip() for name in next(reader, [])]
-    if label_column is not None and label_column not in header:
-        raise ClientError(0, "invalid_file", f"{path} has no column {label_column!r}")
-    keep = [i for i, name in enumerate(header) if name != label_column]
-    rows = []
-    for line_number, row in enumerate(reader, start=2):
-        if not any(cell.strip() for cell in row):
-            continue
-        try:
-            rows.append([float(row[i]) for i in keep])
-        except (ValueError, IndexError) as exc:
-            raise ClientError(0, "invalid_file", f"{path}, line {line_number}: {exc}") from exc
-    return rows
+def _models(args: argparse.Namespace) -> int:
+    with _client(args) as api:
+        items = api.list_models(name=args.name, limit=args.limit)
+    if _wants_json(args):
+        return _json_out(items)
+    _stdout().print(cli_tables.models_table(items))
+    return 0
+
+
+def _datasets(args: argparse.Namespace) -> int:
+    with _client(args) as api:
+        items = api.list_datasets(limit=args.limit)
+    if _wants_json(args):
+        return _json_out(items)
+    _stdout().print(cli_tables.datasets_table(items))
+    return 0
 
 
 def _predict(args: argparse.Namespace) -> int:
     rows = read_rows(Path(args.data), args.label_column)
     with _client(args) as api:
-        result = api.predict(args.model, rows, version=args.version)
-    sys.stdout.write("".join(f"{value}\n" for value in result["predictions"]))
+        result = api.predict(args.model, rows, version=args.version, alias=args.alias)
+        classes: list[Any] = []
+        if args.proba and not _wants_json(args):
+            classes = api.get_model(result["model_id"])["architecture"].get("classes") or []
+    if _wants_json(args):
+        return _json_out(result)
+    probabilities = result.get("probabilities")
+    if not args.proba or probabilities is None:
+        if args.proba:
+            sys.stderr.write("a regression model has no class probabilities\n")
+        sys.stdout.write("".join(f"{value}\n" for value in result["predictions"]))
+        return 0
+    # Tab-separated with a header: the prediction, then one probability per class.
+    header = ["prediction", *(f"p({label})" for label in classes)]
+    lines = ["\t".join(header)]
+    for label, row in zip(result["predictions"], probabilities, strict=True):
+        lines.append("\t".join([str(label), *(f"{p:.6f}" for p in row)]))
+    sys.stdout.write("\n".join(lines) + "\n")
     return 0
 
 
@@ -249,64 +228,76 @@ def _connection_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--api-key", default=None, help="sent as a Bearer token (env DNN_API_KEY)")
 
 
+def _common(parser: argparse.ArgumentParser, *, curves: bool = False) -> None:
+    _connection_options(parser)
+    parser.add_argument(
+        "--output", "-o", choices=["text", "json"], default="text", help="json: the server's answer"
+    )
+    if curves:
+        parser.add_argument(
+            "--no-curves", action="store_true", help="do not draw the learning curves"
+        )
+
+
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add the `train`, `jobs` and `predict` client subcommands."""
-    train = commands.add_parser("train", help="upload a dataset and train a model on a server")
-    train.add_argument("data", help="a .csv, .npz or .json dataset file")
+    """Add the client subcommands."""
+    train = commands.add_parser("train", help="upload a dataset (or reuse one) and train a model")
+    train.add_argument("data", nargs="?", help="a .csv, .npz or .json dataset file")
+    train.add_argument("--dataset", default=None, metavar="ID", help="an uploaded dataset's id")
     train.add_argument("--label-column", default=None, help="CSV only; default: last column")
     train.add_argument("--name", default=None, help="model name (default: from the dataset)")
-    train.add_argument("--hidden", type=_hidden_layers, default=None, help="e.g. 16,8")
-    train.add_argument("--iterations", type=int, default=None)
-    train.add_argument("--learning-rate", type=float, default=None)
-    train.add_argument("--optimizer", choices=OPTIMIZERS)
-    train.add_argument("--activation", choices=HIDDEN_ACTIVATIONS)
-    train.add_argument("--task", choices=REQUESTED_TASKS, help="default: auto, from the labels")
-    train.add_argument("--init", choices=INITS)
-    train.add_argument("--momentum", type=float, default=None, help="momentum and nesterov")
-    train.add_argument("--beta1", type=float, default=None, help="adam")
-    train.add_argument("--beta2", type=float, default=None, help="adam")
-    train.add_argument("--epsilon", type=float, default=None, help="adam")
-    train.add_argument("--batch-size", type=int, default=None)
-    train.add_argument(
-        "--no-shuffle", action="store_true", help="mini-batches in the rows' order every epoch"
-    )
-    train.add_argument("--l2", type=float, default=None)
-    train.add_argument("--lr-decay", choices=LR_SCHEDULES)
-    train.add_argument("--decay-rate", type=float, default=None)
-    train.add_argument("--decay-steps", type=int, default=None)
-    train.add_argument("--validation-fraction", type=float, default=None)
-    train.add_argument(
-        "--patience", type=int, default=None, help="early stopping (needs --validation-fraction)"
-    )
-    train.add_argument(
-        "--keep-last",
-        action="store_true",
-        help="with --patience: keep the last weights, not the best validation cost's",
-    )
-    train.add_argument("--seed", type=int, default=None)
-    train.add_argument("--record-every", type=int, default=None)
-    train.add_argument("--dtype", choices=DTYPES)
-    train.add_argument(
-        "--no-standardize", action="store_true", help="train on the raw feature values"
-    )
+    add_hyperparameter_options(train)
     train.add_argument(
         "--watch",
         action="store_true",
         help="show live progress, then the curves; print the model id; exit 0 only on success",
     )
-    _connection_options(train)
-    train.set_defaults(handler=_guarded(_train))
+    _common(train, curves=True)
+    train.set_defaults(handler=_guarded(_train), validate=_one_dataset)
 
-    jobs = commands.add_parser("jobs", help="list training jobs on a server")
+    watch = commands.add_parser("watch", help="follow a job live until it ends, then its curves")
+    watch.add_argument("job", help="a job id")
+    _common(watch, curves=True)
+    watch.set_defaults(handler=_guarded(_watch))
+
+    cancel = commands.add_parser("cancel", help="cancel a queued or running job")
+    cancel.add_argument("job", help="a job id")
+    _common(cancel)
+    cancel.set_defaults(handler=_guarded(_cancel))
+
+    show = commands.add_parser("show", help="a job (with its curves) or a model, in detail")
+    show.add_argument("id", help="a job id or a model id")
+    _common(show, curves=True)
+    show.set_defaults(handler=_guarded(_show))
+
+    jobs = commands.add_parser("jobs", help="list training jobs")
     jobs.add_argument("--status", choices=[status.value for status in JobStatus])
     jobs.add_argument("--limit", type=int, default=50)
-    _connection_options(jobs)
+    _common(jobs)
     jobs.set_defaults(handler=_guarded(_jobs))
+
+    models = commands.add_parser("models", help="list models")
+    models.add_argument("--name", default=None, help="only the versions of this model name")
+    models.add_argument("--limit", type=int, default=50)
+    _common(models)
+    models.set_defaults(handler=_guarded(_models))
+
+    datasets = commands.add_parser("datasets", help="list uploaded datasets")
+    datasets.add_argument("--limit", type=int, default=50)
+    _common(datasets)
+    datasets.set_defaults(handler=_guarded(_datasets))
 
     predict = commands.add_parser("predict", help="predict the rows of a CSV or .npz with a model")
     predict.add_argument("model", help="a model id, or a model name (its latest version)")
     predict.add_argument("data", help="a CSV with a header row, or an .npz with X")
     predict.add_argument("--version", type=int, default=None, help="with a model name")
+    predict.add_argument("--alias", default=None, help="with a model name, e.g. production")
     predict.add_argument("--label-column", default=None, help="a CSV column to leave out")
-    _connection_options(predict)
+    predict.add_argument("--proba", action="store_true", help="also print each class's probability")
+    _common(predict)
     predict.set_defaults(handler=_guarded(_predict))
+
+
+def _one_dataset(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    if (args.data is None) == (args.dataset is None):
+        parser.error("train needs a dataset file or --dataset ID (one of them)")

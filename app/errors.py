@@ -45,6 +45,11 @@ class PayloadTooLarge(ServiceError):
     code = "payload_too_large"
 
 
+class UnsupportedMediaType(ServiceError):
+    status_code = 415
+    code = "unsupported_media_type"
+
+
 class Unauthorized(ServiceError):
     status_code = 401
     code = "unauthorized"
@@ -77,6 +82,13 @@ class TooManyRequests(_RetryLater):
 class ServiceUnavailable(_RetryLater):
     status_code = 503
     code = "service_unavailable"
+
+
+class NotInstalled(ServiceError):
+    """A feature that needs an optional package this server was installed without."""
+
+    status_code = 501
+    code = "not_implemented"
 
 
 class StoredModelCorrupt(ServiceError):

@@ -198,7 +198,8 @@ def from_csv(data: bytes, label_column: str | None, limits: Limits) -> ParsedDat
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise _problem("the CSV file is not UTF-8 text", ["file"]) from exc
-    reader = csv.reader(io.StringIO(text))
+    # newline="": the csv module reads line ends itself, so a lone "\r" ends a row.
+    reader = csv.reader(io.StringIO(text, newline=""))
     try:
         return _read_csv(reader, label_column, limits)
     except csv.Error as exc:

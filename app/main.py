@@ -13,18 +13,32 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from app.api import admin, datasets, health, jobs, live, models, predict_binary, sweeps
+from app.api import (
+    admin,
+    datasets,
+    export,
+    health,
+    jobs,
+    live,
+    models,
+    predict,
+    registry,
+    sweeps,
+)
 from app.api import metrics as metrics_api
 from app.api import v2 as inference_v2
 from app.api.dashboard import install_dashboard
+from app.api.docs import install_docs
 from app.auth import AuthGate, AuthMode
 from app.db.engine import make_engine, make_read_session_factory, make_session_factory
 from app.errors import ServiceError
 from app.jobs.dispatch import make_executor
 from app.metrics import HttpMetrics
 from app.middleware import BodySizeLimit, ResponseHeaderGuard
+from app.openapi import install_openapi
+from app.protocol_v2 import ProtocolError, is_protocol_path, protocol_error_body
 from app.request_id import RequestId
-from app.serving import ModelCache
+from app.serving import InferenceService, ModelCache
 from app.settings import Settings, get_settings
 from app.validation import error_details, summarize
 
@@ -50,25 +64,47 @@ def error_response(
     return JSONResponse(body, status_code=status, headers=headers)
 
 
+def answer_error(
+    request: Request,
+    status: int,
+    code: str,
+    message: str,
+    details: list[dict[str, Any]] | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> JSONResponse:
+    """The error body for this path: the service's, or under /v2 the inference protocol's."""
+    if is_protocol_path(request.url.path):
+        return JSONResponse(protocol_error_body(message), status_code=status, headers=headers)
+    return error_response(status, code, message, details, headers)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ServiceError)
-    async def _service_error(_request: Request, exc: ServiceError) -> JSONResponse:
-        return error_response(exc.status_code, exc.code, exc.message, exc.details, exc.headers)
+    async def _service_error(request: Request, exc: ServiceError) -> JSONResponse:
+        return answer_error(
+            request, exc.status_code, exc.code, exc.message, exc.details, exc.headers
+        )
+
+    @app.exception_handler(ProtocolError)
+    async def _protocol_error(request: Request, exc: ProtocolError) -> JSONResponse:
+        return answer_error(
+            request, exc.status_code, HTTP_CODES.get(exc.status_code, "bad_request"), exc.message
+        )
 
     @app.exception_handler(RequestValidationError)
-    async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
         details = error_details(exc.errors())
-        return error_response(422, "invalid_input", summarize(details), details)
+        return answer_error(request, 422, "invalid_input", summarize(details), details)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = HTTP_CODES.get(exc.status_code, "http_error")
-        return error_response(exc.status_code, code, str(exc.detail), headers=exc.headers)
+        return answer_error(request, exc.status_code, code, str(exc.detail), headers=exc.headers)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return error_response(500, "internal_error", "the server hit an unexpected error")
+        return answer_error(request, 500, "internal_error", "the server hit an unexpected error")
 
 
 def create_app(settings: Settings | None = None, auth_mode: AuthMode = AuthMode.KEYS) -> FastAPI:
@@ -81,7 +117,11 @@ def create_app(settings: Settings | None = None, auth_mode: AuthMode = AuthMode.
         app.state.settings = settings
         app.state.session_factory = make_session_factory(engine)
         app.state.read_session_factory = make_read_session_factory(engine)
-        app.state.model_cache = ModelCache(settings.model_cache_size)
+        app.state.inference = InferenceService(
+            ModelCache(settings.model_cache_size),
+            app.state.read_session_factory,
+            max_rows=settings.max_predict_rows,
+        )
         app.state.auth = AuthGate(auth_mode, settings.metrics_token)
         app.state.executor = make_executor(settings)
         app.state.executor.start()
@@ -100,18 +140,25 @@ def create_app(settings: Settings | None = None, auth_mode: AuthMode = AuthMode.
         summary="Train NumPy deep neural networks over REST and serve their predictions.",
         version="0.1.0",
         lifespan=lifespan,
+        # Served by install_docs from vendored assets, so the pages work offline.
+        docs_url=None,
+        redoc_url=None,
     )
     install_error_handlers(app)
-    # Before models.router: it claims POST /predict only for .npy bodies, JSON falls through.
-    app.include_router(predict_binary.router)
-    for router in (datasets.router, jobs.router, models.router, health.router, admin.router):
+    # POST /predict first: the router tries routes in order, and it is the hottest one.
+    # registry before models: /models/{id}/weights would otherwise claim /models/names/weights.
+    routers = (predict.router, registry.router, datasets.router, jobs.router, models.router)
+    for router in (*routers, health.router, admin.router):
         app.include_router(router)
+    app.include_router(export.router)
     app.include_router(sweeps.router)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.include_router(inference_v2.router)
     app.include_router(metrics_api.router)
     app.include_router(live.router)
     install_dashboard(app)
+    install_docs(app)
+    install_openapi(app)
     # Outermost, so requests refused by the inner middleware are counted and timed too.
     app.add_middleware(HttpMetrics)
     app.add_middleware(RequestId)

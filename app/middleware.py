@@ -8,6 +8,8 @@ import re
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.protocol_v2 import is_protocol_path, protocol_error_body
+
 log = logging.getLogger("app")
 
 
@@ -15,8 +17,10 @@ class BodyTooLarge(Exception):
     pass
 
 
-def _error_body(limit: int) -> bytes:
+def _error_body(limit: int, path: str) -> bytes:
     message = f"the request body exceeds this server's limit of {limit} bytes"
+    if is_protocol_path(path):
+        return json.dumps(protocol_error_body(message)).encode()
     return json.dumps(
         {"error": {"code": "payload_too_large", "message": message, "details": []}}
     ).encode()
@@ -34,8 +38,9 @@ class BodySizeLimit:
             await self.app(scope, receive, send)
             return
         declared = dict(scope["headers"]).get(b"content-length")
+        # bytes.isdigit() is ASCII-only, so int() below cannot fail ("²" is a str trap only).
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await self._reject(send)
+            await self._reject(scope, send)
             return
         received = 0
         response_started = False
@@ -58,10 +63,10 @@ class BodySizeLimit:
             await self.app(scope, limited_receive, tracking_send)
         except BodyTooLarge:
             if not response_started:
-                await self._reject(send)
+                await self._reject(scope, send)
 
-    async def _reject(self, send: Send) -> None:
-        body = _error_body(self.max_bytes)
+    async def _reject(self, scope: Scope, send: Send) -> None:
+        body = _error_body(self.max_bytes, scope.get("path", ""))
         headers = [
             (b"content-type", b"application/json"),
             (b"content-length", str(len(body)).encode()),

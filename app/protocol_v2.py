@@ -1,30 +1,54 @@
-"""Open Inference Protocol v2 tensors: decoding the input, describing and encoding the outputs.
+"""Open Inference Protocol v2 tensors: the codec between its bodies and NumPy arrays.
 
-Pure functions over pydantic bodies, NumPy arrays and stored model metadata; the routes in
-app/api/v2.py call them and turn ProtocolError into the protocol's {"error": ...} body.
+Tensors travel as JSON data or, with the binary tensor data extension, as raw little-endian
+bytes after the JSON header (whose length the `Inference-Header-Content-Length` header gives):
+an input with `"parameters": {"binary_data_size": k}` takes the next k bytes; an output goes
+binary when it asks for `"binary_data": true`, or when the request asks
+`"binary_data_output": true` for every output it does not set itself. BYTES elements are a
+4-byte little-endian length and the UTF-8 bytes.
+
+Pure functions over bytes, pydantic bodies and NumPy arrays; app/api/v2.py calls them and turns
+ProtocolError into the protocol's {"error": message} body. What the values must be for a model
+(rows, feature count, finite, within its dtype) is the inference service's to decide.
 """
 
 from __future__ import annotations
 
 import math
+import struct
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import orjson
+from pydantic import StrictFloat, StrictInt, TypeAdapter, ValidationError
+from typing_extensions import TypeAliasType
 
-from app import serving
-from app.db.tables import Model
-from app.schemas.inference_v2 import RequestInput, RequestOutput
+from app.schemas.inference_v2 import InferenceRequest, RequestInput
+from app.serving import Inference
+from app.validation import error_details, summarize
 
+PROTOCOL_PREFIX = "/v2"
 INPUT_NAME = "input"
 PLATFORM = "dnn-service_numpy"
-# Inputs may come in any of these; they are converted to the network's float dtype.
+# Inputs may come in any of these; the inference service casts them to the network's dtype.
 INPUT_DATATYPES: dict[str, np.dtype[Any]] = {
-    "FP32": np.dtype(np.float32),
-    "FP64": np.dtype(np.float64),
-    **{f"INT{bits}": np.dtype(f"int{bits}") for bits in (8, 16, 32, 64)},
-    **{f"UINT{bits}": np.dtype(f"uint{bits}") for bits in (8, 16, 32, 64)},
+    "FP16": np.dtype("<f2"),
+    "FP32": np.dtype("<f4"),
+    "FP64": np.dtype("<f8"),
+    **{f"INT{bits}": np.dtype(f"<i{bits // 8}") for bits in (8, 16, 32, 64)},
+    **{f"UINT{bits}": np.dtype(f"<u{bits // 8}") for bits in (8, 16, 32, 64)},
 }
 FLOAT_DATATYPES = {np.dtype(np.float32): "FP32", np.dtype(np.float64): "FP64"}
+OUTPUT_DTYPES: dict[str, np.dtype[Any]] = {
+    "FP32": np.dtype("<f4"),
+    "FP64": np.dtype("<f8"),
+    "INT64": np.dtype("<i8"),
+}
+# Tensor data in JSON: numbers only, nested to any depth ("1" and true are refused).
+TensorData = TypeAliasType("TensorData", "list[StrictInt | StrictFloat] | list[TensorData]")
+TENSOR_DATA: TypeAdapter[Any] = TypeAdapter(TensorData)
 
 
 class ProtocolError(Exception):
@@ -36,7 +60,16 @@ class ProtocolError(Exception):
         self.status_code = status_code
 
 
-def label_datatype(classes: list[Any]) -> str:
+def is_protocol_path(path: str) -> bool:
+    """Whether a request path is the protocol's, whose errors are {"error": "<message>"}."""
+    return path == PROTOCOL_PREFIX or path.startswith(PROTOCOL_PREFIX + "/")
+
+
+def protocol_error_body(message: str) -> dict[str, str]:
+    return {"error": message}
+
+
+def label_datatype(classes: Sequence[Any]) -> str:
     if any(isinstance(label, str) for label in classes):
         return "BYTES"
     if all(isinstance(label, int) and not isinstance(label, bool) for label in classes):
@@ -44,23 +77,64 @@ def label_datatype(classes: list[Any]) -> str:
     return "FP64"
 
 
-def output_specs(model: Model) -> dict[str, dict[str, Any]]:
-    """The output tensors a model produces, by name, with their datatype and shape."""
-    arch = model.architecture
-    float_type = FLOAT_DATATYPES[np.dtype(arch["dtype"])]
-    n_outputs = int(arch["layer_dims"][-1])
-    if arch["task"] == "regression":
+def output_specs(architecture: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The output tensors a model produces, by name, with their datatype and shape.
+
+    architecture: a stored model's architecture (task, dtype, layer_dims, classes).
+    """
+    float_type = FLOAT_DATATYPES[np.dtype(architecture["dtype"])]
+    n_outputs = int(architecture["layer_dims"][-1])
+    if architecture["task"] == "regression":
         shape = [-1] if n_outputs == 1 else [-1, n_outputs]
         return {"predictions": {"datatype": float_type, "shape": shape}}
-    classes = list(arch["classes"])
+    classes = list(architecture["classes"])
     return {
         "predictions": {"datatype": label_datatype(classes), "shape": [-1]},
         "probabilities": {"datatype": float_type, "shape": [-1, len(classes)]},
     }
 
 
-def decode_input(tensor: RequestInput, n_features: int) -> np.ndarray[Any, Any]:
-    """The input tensor as a float64 matrix of shape (n, n_features), checked against its header."""
+def split_body(body: bytes, header_length: str | None) -> tuple[bytes, memoryview]:
+    """The JSON header and the binary tensor data after it."""
+    if header_length is None:
+        return body, memoryview(b"")
+    text = header_length.strip()
+    if not (text.isascii() and text.isdigit()) or int(text) > len(body):
+        raise ProtocolError(
+            f"Inference-Header-Content-Length must be a byte count within the body's "
+            f"{len(body)} bytes, not {header_length!r}"
+        )
+    length = int(text)
+    return body[:length], memoryview(body)[length:]
+
+
+def parse_request(body: bytes, header_length: str | None) -> tuple[InferenceRequest, np.ndarray]:
+    """The request and its one input as a matrix of shape (n, values per row)."""
+    header, binary = split_body(body, header_length)
+    try:
+        request = InferenceRequest.model_validate_json(header)
+    except ValidationError as exc:
+        raise ProtocolError(summarize(error_details(exc.errors()))) from None
+    if len(request.inputs) != 1 or request.inputs[0].name != INPUT_NAME:
+        raise ProtocolError(f"the model takes exactly one input tensor, {INPUT_NAME!r}")
+    tensor = request.inputs[0]
+    size = (tensor.parameters or {}).get("binary_data_size")
+    if size is None:
+        chunk = None
+    elif not isinstance(size, int) or isinstance(size, bool) or not 0 <= size <= len(binary):
+        raise ProtocolError(
+            f"binary_data_size must be a byte count within the {len(binary)} bytes "
+            f"after the JSON header, not {size!r}"
+        )
+    else:
+        chunk, binary = binary[:size], binary[size:]
+    if len(binary):
+        raise ProtocolError(f"{len(binary)} bytes of binary data belong to no input")
+    return request, decode_input(tensor, chunk)
+
+
+def decode_input(tensor: RequestInput, binary: memoryview | None) -> np.ndarray:
+    """The tensor's values as a matrix of shape (n, values per row), checked against its header."""
     dtype = INPUT_DATATYPES.get(tensor.datatype)
     if dtype is None:
         raise ProtocolError(
@@ -68,56 +142,121 @@ def decode_input(tensor: RequestInput, n_features: int) -> np.ndarray[Any, Any]:
             + ", ".join(INPUT_DATATYPES)
         )
     shape = tensor.shape
-    if len(shape) < 2 or any(size < 0 for size in shape) or shape[0] == 0:
+    if len(shape) < 2 or shape[0] < 1 or any(size < 0 for size in shape):
         raise ProtocolError(f"input shape must be [n, features...] with n >= 1, not {shape}")
-    if math.prod(shape[1:]) != n_features:
+    count = math.prod(shape)
+    if binary is not None:
+        if tensor.data is not None:
+            raise ProtocolError("an input has either JSON data or binary_data_size, not both")
+        if len(binary) != count * dtype.itemsize:
+            raise ProtocolError(
+                f"input binary data holds {len(binary)} bytes; shape {shape} of "
+                f"{tensor.datatype} needs {count * dtype.itemsize}"
+            )
+        values = np.frombuffer(binary, dtype=dtype)
+    else:
+        values = _json_values(tensor, dtype, count)
+    return values.reshape(shape[0], -1)
+
+
+def _json_values(tensor: RequestInput, dtype: np.dtype[Any], count: int) -> np.ndarray:
+    if tensor.data is None:
+        raise ProtocolError("the input has no data (and no binary_data_size parameter)")
+    try:
+        TENSOR_DATA.validate_python(tensor.data)
+    except ValidationError:
         raise ProtocolError(
-            f"input shape {shape} gives {math.prod(shape[1:])} features per row; "
-            f"the model expects {n_features}"
-        )
+            f"input data must be numbers of datatype {tensor.datatype} (not strings or booleans)"
+        ) from None
     try:
         values = np.asarray(tensor.data)
-    except ValueError as exc:
-        raise ProtocolError("input data is ragged; nested lists must match the shape") from exc
+    except ValueError:
+        raise ProtocolError("input data is ragged; nested lists must match the shape") from None
     if values.dtype.kind not in "iuf":
         raise ProtocolError(f"input data must be numbers of datatype {tensor.datatype}")
-    if values.size != math.prod(shape):
-        raise ProtocolError(
-            f"input data holds {values.size} values; shape {shape} needs {math.prod(shape)}"
-        )
-    if dtype.kind == "f":
-        if not np.isfinite(values).all():
-            raise ProtocolError("input data contains NaN or infinite values")
-    else:
-        limits = np.iinfo(dtype)
+    if values.size != count:
+        raise ProtocolError(f"input data holds {values.size} values; {tensor.shape} needs {count}")
+    if dtype.kind in "iu":
         if values.dtype.kind == "f" and not (values == np.round(values)).all():
             raise ProtocolError(f"input data must be integers for datatype {tensor.datatype}")
-        if values.min() < limits.min or values.max() > limits.max:
+        limits = np.iinfo(dtype)
+        if values.size and (values.min() < limits.min or values.max() > limits.max):
             raise ProtocolError(f"input data is out of range for datatype {tensor.datatype}")
-    return values.astype(np.float64).reshape(shape[0], n_features)
+    return values
 
 
-def encode_outputs(
-    model: Model, result: serving.Inference, requested: list[RequestOutput] | None
-) -> list[dict[str, Any]]:
-    specs = output_specs(model)
+@dataclass(frozen=True)
+class WantedOutput:
+    name: str
+    binary: bool
+
+
+def _flag(parameters: dict[str, Any] | None, key: str, default: bool) -> bool:
+    value = (parameters or {}).get(key, default)
+    if not isinstance(value, bool):
+        raise ProtocolError(f"parameter {key!r} must be true or false, not {value!r}")
+    return value
+
+
+def wanted_outputs(request: InferenceRequest, specs: dict[str, Any]) -> list[WantedOutput]:
+    """Which outputs to answer, in order, and which of them as binary data."""
+    all_binary = _flag(request.parameters, "binary_data_output", False)
+    if not request.outputs:
+        return [WantedOutput(name, all_binary) for name in specs]
+    wanted = []
+    for output in request.outputs:
+        if output.name not in specs:
+            raise ProtocolError(
+                f"unknown output {output.name!r}; the model has " + ", ".join(specs)
+            )
+        if (output.parameters or {}).get("classification"):
+            raise ProtocolError("the classification extension is not supported; ask for outputs")
+        wanted.append(
+            WantedOutput(output.name, _flag(output.parameters, "binary_data", all_binary))
+        )
+    return wanted
+
+
+def to_binary(array: np.ndarray, datatype: str) -> bytes:
+    """A tensor's raw bytes as the binary extension lays them out (row-major, little-endian)."""
+    if datatype == "BYTES":
+        parts = []
+        for item in array.reshape(-1).tolist():
+            encoded = str(item).encode()
+            parts.append(struct.pack("<I", len(encoded)) + encoded)
+        return b"".join(parts)
+    return bytes(np.ascontiguousarray(array, dtype=OUTPUT_DTYPES[datatype]).tobytes())
+
+
+def encode_response(
+    request: InferenceRequest, result: Inference, specs: dict[str, Any]
+) -> tuple[bytes, int | None]:
+    """The response body and, when it carries binary data, the length of its JSON header."""
     arrays = {"predictions": result.predictions, "probabilities": result.probabilities}
-    names = [output.name for output in requested] if requested else list(specs)
-    unknown = [name for name in names if name not in specs]
-    if unknown:
-        raise ProtocolError(
-            f"unknown output {unknown[0]!r}; model {model.name!r} has " + ", ".join(specs)
-        )
-    tensors = []
-    for name in names:
-        array = arrays[name]
+    tensors: list[dict[str, Any]] = []
+    chunks: list[bytes] = []
+    for output in wanted_outputs(request, specs):
+        array = arrays[output.name]
         assert array is not None  # specs list probabilities only for classifiers
-        tensors.append(
-            {
-                "name": name,
-                "datatype": specs[name]["datatype"],
-                "shape": list(array.shape),
-                "data": array.reshape(-1).tolist(),
-            }
-        )
-    return tensors
+        datatype = specs[output.name]["datatype"]
+        tensor: dict[str, Any] = {"name": output.name, "datatype": datatype}
+        tensor["shape"] = list(array.shape)
+        if output.binary:
+            chunks.append(to_binary(array, datatype))
+            tensor["parameters"] = {"binary_data_size": len(chunks[-1])}
+        elif array.dtype.kind in "fiu":
+            tensor["data"] = np.ascontiguousarray(array.reshape(-1))  # orjson writes it whole
+        else:
+            tensor["data"] = array.reshape(-1).tolist()
+        tensors.append(tensor)
+    answer: dict[str, Any] = {
+        "model_name": result.model.name,
+        "model_version": str(result.model.version),
+        "outputs": tensors,
+    }
+    if request.id is not None:
+        answer["id"] = request.id
+    header = orjson.dumps(answer, option=orjson.OPT_SERIALIZE_NUMPY)
+    if not chunks:
+        return header, None
+    return header + b"".join(chunks), len(header)

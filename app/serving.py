@@ -1,31 +1,109 @@
-"""Load stored models (sha256-verified, cached in memory) and predict with them."""
+"""The one inference service: every predict route (JSON, .npy, v2) resolves, validates and runs here.
+
+    resolve   a model reference (id, or name with an optional version) to a loaded network,
+              scoped to the caller's tenant; sha256-verified, cached in memory
+    validate  the input matrix once: rows, feature count, numbers, finite, within the dtype
+    run       the core's own predict / predict_with_proba (the class choice is the core's)
+    shape     an Inference the routes encode in their own protocol
+
+Routes only decode their wire format into a NumPy matrix of shape (n, n_features) and encode
+the Inference back; they never call the core themselves.
+"""
 
 from __future__ import annotations
 
 import threading
 import time
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+import anyio.to_thread
 import numpy as np
-from sqlalchemy.orm import Session
+import orjson
+from sqlalchemy.orm import Session, sessionmaker
 
 from app.db.tables import Model
-from app.errors import InvalidInput, PayloadTooLarge
+from app.errors import InvalidInput, NotFound, PayloadTooLarge, StoredModelCorrupt
 from app.metrics import PREDICTION_ROWS
-from app.schemas.models import PredictRequest, PredictResponse
-from app.store import models
+from app.store import aliases, models
 from core import Network
+from core.errors import ModelFormatError
 
-# How long a resolved (tenant, model id) is trusted without asking the database again. The
-# replica that deletes a model forgets it at once; other API replicas may serve it this long.
+# How long a resolved reference is trusted without asking the database again. The replica that
+# deletes a model forgets it at once; other API replicas may serve it (or a name's previous
+# latest version) this long.
 RESOLVED_TRUST_SECONDS = 1.0
+# Predictions up to this many rows take well under a millisecond: not worth a thread hop.
+INLINE_ROWS = 64
+
+Array = np.ndarray[Any, Any]
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """Which model a request names: an id, or a name with a version or an alias (neither: the
+    latest version)."""
+
+    model_id: str | None = None
+    name: str | None = None
+    version: int | None = None
+    alias: str | None = None
+
+    def __post_init__(self) -> None:
+        if (self.model_id is None) == (self.name is None):
+            raise ValueError("a model reference is an id or a name, not both or neither")
+        if (self.version is not None or self.alias is not None) and self.name is None:
+            raise ValueError("a version or an alias goes with a name, not with an id")
+        if self.version is not None and self.alias is not None:
+            raise ValueError("a version or an alias, not both")
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    id: str
+    name: str
+    version: int
+    network: Network
+
+
+@dataclass(frozen=True)
+class Inference:
+    """What one forward pass gives.
+
+    predictions : ndarray of shape (n,) (or (n, k) for multi-output regression)
+    probabilities : ndarray of shape (n, n_classes), or None for regression
+    """
+
+    model: LoadedModel
+    predictions: Array
+    probabilities: Array | None
+
+    def json_bytes(self) -> bytes:
+        """The body of POST /predict's answer, encoded: numeric arrays go to orjson as arrays.
+
+        float32 values are written as their shortest float32 representation, so they read
+        back as the same float32 numbers.
+        """
+        predictions: Any = np.ascontiguousarray(self.predictions)
+        if predictions.dtype.kind not in "fiu":
+            predictions = predictions.tolist()  # labels of any JSON type
+        probabilities = self.probabilities
+        return orjson.dumps(
+            {
+                "model_id": self.model.id,
+                "predictions": predictions,
+                "probabilities": None
+                if probabilities is None
+                else np.ascontiguousarray(probabilities),
+            },
+            option=orjson.OPT_SERIALIZE_NUMPY,
+        )
 
 
 @dataclass
-class _Cached:
-    network: Network
+class _Entry:
+    model: LoadedModel
     tenant_id: str
     resolved_at: float
 
@@ -33,108 +111,261 @@ class _Cached:
 class ModelCache:
     """A small LRU of loaded networks keyed by model id; weights are verified once, on load.
 
-    It also remembers which tenant owns each model for RESOLVED_TRUST_SECONDS, so a burst of
-    predictions by model id skips the database lookup (most of a single-row prediction's cost).
+    It also remembers, for RESOLVED_TRUST_SECONDS, which tenant owns each model and which model
+    a (tenant, name, version) reference meant, so a burst of predictions skips the database
+    lookup (most of a single-row prediction's cost).
     """
 
     def __init__(self, capacity: int) -> None:
         self._capacity = capacity
-        self._networks: OrderedDict[str, _Cached] = OrderedDict()
+        self._entries: OrderedDict[str, _Entry] = OrderedDict()
+        self._names: dict[tuple[str, str, int | None], tuple[str, float]] = {}
         self._lock = threading.Lock()
 
-    def get(self, session: Session, model: Model) -> Network:
-        """The network of a model the caller has just looked up (and so may use)."""
+    def load(self, session: Session, tenant_id: str, row: Model, ref: ModelRef) -> LoadedModel:
+        """The loaded model of a row the caller has just looked up (and so may use)."""
         now = time.monotonic()
         with self._lock:
-            cached = self._networks.get(model.id)
-            if cached is not None:
-                self._networks.move_to_end(model.id)
-                cached.tenant_id, cached.resolved_at = model.tenant_id, now
-                return cached.network
-        network = Network.from_bytes(models.verified_weights(session, model))
+            entry = self._entries.get(row.id)
+            if entry is not None:
+                self._entries.move_to_end(row.id)
+                entry.tenant_id, entry.resolved_at = row.tenant_id, now
+                self._remember_name(tenant_id, ref, row.id, now)
+                return entry.model
+        data = models.verified_weights(session, row)
+        try:
+            network = Network.from_bytes(data)
+        except ModelFormatError as exc:
+            raise StoredModelCorrupt(
+                f"the stored weights of model {row.id!r} match their sha256 but cannot be "
+                f"read as a model ({exc}); they will not be loaded"
+            ) from None
+        loaded = LoadedModel(row.id, row.name, row.version, network)
         with self._lock:
-            self._networks[model.id] = _Cached(network, model.tenant_id, now)
-            while len(self._networks) > self._capacity:
-                self._networks.popitem(last=False)
-        return network
+            self._entries[row.id] = _Entry(loaded, row.tenant_id, now)
+            self._remember_name(tenant_id, ref, row.id, now)
+            while len(self._entries) > self._capacity:
+                self._entries.popitem(last=False)
+        return loaded
 
-    def recent(self, tenant_id: str, model_id: str) -> Network | None:
-        """The network if this tenant looked the model up moments ago, else None (ask the store)."""
+    def _remember_name(self, tenant_id: str, ref: ModelRef, model_id: str, now: float) -> None:
+        # An alias is read from the database every time: a move must take effect at once, and
+        # another replica cannot tell this one that it moved.
+        if ref.name is not None and ref.alias is None:
+            if len(self._names) >= 4 * self._capacity:
+                self._names.clear()  # a bounded memo, not an index: start again when full
+            self._names[(tenant_id, ref.name, ref.version)] = (model_id, now)
+
+    def recent(self, tenant_id: str, ref: ModelRef) -> LoadedModel | None:
+        """The model if this tenant resolved the reference moments ago, else None (ask the store)."""
+        now = time.monotonic()
         with self._lock:
-            cached = self._networks.get(model_id)
+            model_id = ref.model_id
+            if model_id is None:
+                assert ref.name is not None
+                if ref.alias is not None:
+                    return None
+                named = self._names.get((tenant_id, ref.name, ref.version))
+                if named is None or now - named[1] >= RESOLVED_TRUST_SECONDS:
+                    return None
+                model_id = named[0]
+            entry = self._entries.get(model_id)
             if (
-                cached is None
-                or cached.tenant_id != tenant_id
-                or time.monotonic() - cached.resolved_at >= RESOLVED_TRUST_SECONDS
+                entry is None
+                or entry.tenant_id != tenant_id
+                or now - entry.resolved_at >= RESOLVED_TRUST_SECONDS
             ):
                 return None
-            self._networks.move_to_end(model_id)
-            return cached.network
+            self._entries.move_to_end(model_id)
+            return entry.model
 
     def forget(self, model_id: str) -> None:
         with self._lock:
-            self._networks.pop(model_id, None)
+            self._entries.pop(model_id, None)
+            self._names = {k: v for k, v in self._names.items() if v[0] != model_id}
 
 
-def resolve_model(session: Session, tenant_id: str, request: PredictRequest) -> Model:
-    if request.model_id is not None:
-        return models.get_model(session, tenant_id, request.model_id)
-    assert request.model is not None  # the schema guarantees one of the two
-    return models.find_model(session, tenant_id, request.model, request.version)
+def find(session: Session, tenant_id: str, ref: ModelRef) -> Model:
+    """The stored model a reference names within the tenant; NotFound otherwise."""
+    if ref.model_id is not None:
+        return models.get_model(session, tenant_id, ref.model_id)
+    assert ref.name is not None
+    if ref.alias is not None:
+        model_id = aliases.resolve_alias(session, tenant_id, ref.name, ref.alias)
+        if model_id is None:
+            raise NotFound(f"model {ref.name!r} has no alias {ref.alias!r}")
+        return models.get_model(session, tenant_id, model_id)
+    return models.find_model(session, tenant_id, ref.name, ref.version)
 
 
-@dataclass(frozen=True)
-class Inference:
-    """What one forward pass gives: labels or values, and class probabilities for classifiers.
+def parse_version(text: str, max_version: int) -> int | None:
+    """A version number from a URL segment, or None; ``"²".isdigit()`` is true, so ASCII only."""
+    if text.isascii() and text.isdigit() and len(text) <= 10 and 1 <= int(text) <= max_version:
+        return int(text)
+    return None
 
-    predictions : ndarray of shape (n,) (or (n, k) for multi-output regression)
-    probabilities : ndarray of shape (n, n_classes), or None for regression
+
+def dtype_limit(dtype: np.dtype[Any]) -> float:
+    return float(np.finfo(dtype).max)
+
+
+def validate(network: Network, X: Array, *, max_rows: int) -> Array:
+    """X of shape (n, n_features), checked once and cast once to the network's dtype.
+
+    Refuses (413) more rows than max_rows and (422) no rows, another feature count, anything
+    that is not a number, NaN, infinities, and values beyond what the network's dtype holds
+    (1e39 does not fit a float32 model: it would become infinity).
     """
-
-    predictions: np.ndarray[Any, Any]
-    probabilities: np.ndarray[Any, Any] | None
-
-
-def check_row_limit(n_rows: int, max_rows: int) -> None:
+    if X.ndim != 2 or X.shape[0] < 1:
+        raise InvalidInput(f"the input must have shape (n, n_features) with n >= 1, not {X.shape}")
+    n_rows, n_features = X.shape
     if n_rows > max_rows:
         raise PayloadTooLarge(f"{n_rows} rows sent; at most {max_rows} per request")
+    if n_features != network.n_features:
+        raise InvalidInput(
+            f"the rows have {n_features} features; the model expects {network.n_features}"
+        )
+    if X.dtype.kind not in "iuf":
+        raise InvalidInput(f"features must be numbers, not {X.dtype}")
+    dtype = np.dtype(network.dtype)
+    with np.errstate(over="ignore", invalid="ignore"):
+        cast = np.ascontiguousarray(X, dtype=dtype)
+    # One pass over the cast values catches NaN, infinities and overflow alike.
+    if not np.isfinite(cast).all():
+        _refuse_non_finite(X, dtype)
+    return cast
 
 
-def infer(network: Network, X: np.ndarray[Any, Any], *, max_rows: int) -> Inference:
-    """Predict for X of shape (n, n_features); rows are reshaped to the network's input shape.
-
-    Callers check the feature count first, so they can word the error in their own protocol.
-    """
-    check_row_limit(X.shape[0], max_rows)
-    # Image models were trained on (n, h, w) samples; a flat row of h*w values is the same sample.
-    samples = np.ascontiguousarray(X, dtype=network.dtype).reshape(
-        (X.shape[0], *network.input_shape)
+def _refuse_non_finite(X: Array, dtype: np.dtype[Any]) -> None:
+    """Say which value could not be taken, and why (only called when one could not)."""
+    values = X.astype(np.float64)
+    non_finite = np.argwhere(~np.isfinite(values))
+    if len(non_finite):
+        row, column = (int(i) for i in non_finite[0])
+        raise InvalidInput(
+            f"feature {column} of row {row} is NaN or infinite; features must be finite numbers",
+            [{"loc": ["instances", row, column], "msg": "not a finite number"}],
+        )
+    limit = dtype_limit(dtype)
+    row, column = (int(i) for i in np.argwhere(np.abs(values) > limit)[0])
+    raise InvalidInput(
+        f"feature {column} of row {row} is {values[row, column]:g}, beyond the range of this "
+        f"{dtype.name} model: features must lie within ±{limit:g}",
+        [{"loc": ["instances", row, column], "msg": f"beyond ±{limit:g} ({dtype.name})"}],
     )
+
+
+def run(model: LoadedModel, X: Array) -> Inference:
+    """The core's predictions for validated inputs (see `validate`)."""
+    network = model.network
+    probabilities: Array | None
+    # An overflow is answered below as an error, not logged as a warning on every request.
+    with np.errstate(over="ignore", invalid="ignore"):
+        if network.task == "regression":
+            predictions, probabilities = network.predict(X), None
+            outputs = predictions
+        else:
+            predictions, probabilities = network.predict_with_proba(X)
+            outputs = probabilities
+    # Finite inputs near the dtype's limit can still overflow inside the network (after
+    # standardization or a product); such an answer is no prediction and is not valid JSON.
+    if not np.isfinite(outputs).all():
+        raise InvalidInput(
+            "the model's output overflowed for these inputs; "
+            "send feature values of the magnitude the model was trained on"
+        )
     PREDICTION_ROWS.inc(X.shape[0])
-    if network.task == "regression":
-        return Inference(predictions=network.predict(samples), probabilities=None)
-    # One forward pass serves both outputs: the label is the most probable class.
-    probabilities = network.predict_proba(samples)
-    assert network.classes is not None  # every classifier is trained with its classes
-    return Inference(
-        predictions=np.asarray(network.classes)[probabilities.argmax(axis=1)],
-        probabilities=probabilities,
-    )
+    return Inference(model, predictions, probabilities)
 
 
-def predict(
-    network: Network, model_id: str, instances: list[list[float]], *, max_rows: int
-) -> PredictResponse:
-    check_row_limit(len(instances), max_rows)
-    expected = network.n_features
-    for index, row in enumerate(instances):
-        if len(row) != expected:
-            raise InvalidInput(
-                f"instance {index} has {len(row)} features; model {model_id} expects {expected}",
-                [{"loc": ["instances", index], "msg": f"expected {expected} features"}],
-            )
-    result = infer(network, np.asarray(instances, dtype=np.float64), max_rows=max_rows)
-    probabilities = None if result.probabilities is None else result.probabilities.tolist()
-    return PredictResponse(
-        model_id=model_id, predictions=result.predictions.tolist(), probabilities=probabilities
-    )
+@dataclass
+class _Counts:
+    name: str
+    version: int
+    success: int = 0
+    success_ns: int = 0
+    failure: int = 0
+    failure_ns: int = 0
+    rows: int = 0
+    last_ms: int = 0
+
+
+@dataclass
+class InferenceStats:
+    """Per-model counts of this process, for the v2 statistics extension."""
+
+    _counts: dict[str, _Counts] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def record(self, model: LoadedModel, ok: bool, rows: int, elapsed_ns: int) -> None:
+        with self._lock:
+            counts = self._counts.setdefault(model.id, _Counts(model.name, model.version))
+            if ok:
+                counts.success += 1
+                counts.success_ns += elapsed_ns
+                counts.rows += rows
+            else:
+                counts.failure += 1
+                counts.failure_ns += elapsed_ns
+            counts.last_ms = time.time_ns() // 1_000_000
+
+    def of(self, model_id: str) -> _Counts | None:
+        with self._lock:
+            counts = self._counts.get(model_id)
+            return None if counts is None else _Counts(**vars(counts))
+
+    def forget(self, model_id: str) -> None:
+        with self._lock:
+            self._counts.pop(model_id, None)
+
+
+class InferenceService:
+    """Resolve, validate, run: what every predict route calls, and the only caller of the core."""
+
+    def __init__(
+        self, cache: ModelCache, session_factory: sessionmaker[Session], *, max_rows: int
+    ) -> None:
+        self.cache = cache
+        self.session_factory = session_factory
+        self.max_rows = max_rows
+        self.stats = InferenceStats()
+
+    def cached(self, tenant_id: str, ref: ModelRef) -> LoadedModel | None:
+        """The model without any I/O if it was resolved moments ago, else None."""
+        return self.cache.recent(tenant_id, ref)
+
+    def resolve(self, tenant_id: str, ref: ModelRef) -> LoadedModel:
+        """The loaded model a reference names (blocking: may read the database)."""
+        loaded = self.cache.recent(tenant_id, ref)
+        if loaded is not None:
+            return loaded
+        with self.session_factory() as session:
+            return self.load(session, tenant_id, find(session, tenant_id, ref), ref)
+
+    def load(self, session: Session, tenant_id: str, row: Model, ref: ModelRef) -> LoadedModel:
+        return self.cache.load(session, tenant_id, row, ref)
+
+    def infer(self, model: LoadedModel, X: Array) -> Inference:
+        """Validate X once and run the core (CPU work; blocking for large batches)."""
+        started = time.perf_counter_ns()
+        try:
+            result = run(model, validate(model.network, X, max_rows=self.max_rows))
+        except Exception:
+            self.stats.record(model, False, 0, time.perf_counter_ns() - started)
+            raise
+        self.stats.record(model, True, X.shape[0], time.perf_counter_ns() - started)
+        return result
+
+    def predict_blocking(self, tenant_id: str, ref: ModelRef, X: Array) -> Inference:
+        return self.infer(self.resolve(tenant_id, ref), X)
+
+    async def predict(self, tenant_id: str, ref: ModelRef, X: Array) -> Inference:
+        """Resolve and infer; small batches on a cached model stay on the event loop."""
+        loaded = self.cache.recent(tenant_id, ref)
+        if loaded is not None and X.shape[0] <= INLINE_ROWS:
+            return self.infer(loaded, X)
+        return await anyio.to_thread.run_sync(self.predict_blocking, tenant_id, ref, X)
+
+    def forget(self, model_id: str) -> None:
+        self.cache.forget(model_id)
+        self.stats.forget(model_id)

@@ -251,6 +251,31 @@ class Network:
         A = self.forward(self.prepare_inputs(X))
         if self.output == "identity":
             return A[:, 0] if A.shape[1] == 1 else A
+        return self._labels(A)
+
+    def predict_with_proba(self, X: ArrayLike) -> tuple[NDArray[Any], Array]:
+        """:meth:`predict` and :meth:`predict_proba` of a classifier from one forward pass.
+
+        Returns
+        -------
+        y : ndarray of shape (n_samples,)
+            Exactly what :meth:`predict` returns (a sigmoid output at ``p = 0.5`` is class 1).
+        proba : ndarray of shape (n_samples, n_classes)
+            Exactly what :meth:`predict_proba` returns.
+
+        Raises
+        ------
+        ValueError
+            For a regression network, or inputs of the wrong shape or with non-finite values.
+        """
+        if self.output == "identity":
+            raise ValueError("a regression network predicts values, not probabilities")
+        A = self.forward(self.prepare_inputs(X))
+        proba = np.hstack([1 - A, A]) if self.output == "sigmoid" else A
+        return self._labels(A), proba
+
+    def _labels(self, A: Array) -> NDArray[Any]:
+        """The class of each row of output activations: the one place the choice is made."""
         indices = (A[:, 0] >= 0.5).astype(np.intp) if self.output == "sigmoid" else A.argmax(1)
         return indices if self.classes is None else np.asarray(self.classes)[indices]
 

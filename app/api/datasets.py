@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Request, status
+from fastapi import APIRouter, Header, Query, Request, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
@@ -17,7 +17,7 @@ from app.api.deps import ReadSessionDep, SessionDep, SessionFactoryDep, Settings
 from app.db.tables import Dataset
 from app.errors import Conflict, InvalidInput
 from app.schemas.common import Limit, Offset, error_responses
-from app.schemas.datasets import DatasetCreate, DatasetList, DatasetOut
+from app.schemas.datasets import DatasetCreate, DatasetCreated, DatasetList, DatasetOut
 from app.store import datasets, idempotency, jobs
 from app.validation import invalid_input_from
 
@@ -64,6 +64,8 @@ class Upload:
     parsed: ingest.ParsedDataset
     # What the request meant, independent of its encoding (a multipart boundary differs per try).
     digest: str
+    # The content and its parse options: a second upload of the same is stored once.
+    content_sha256: str
 
 
 async def _parse_upload(request: Request, limits: ingest.Limits) -> Upload:
@@ -83,11 +85,18 @@ async def _parse_upload(request: Request, limits: ingest.Limits) -> Upload:
         column = label_column if isinstance(label_column, str) and label_column else None
         fields = f"{filename}\0{column}\0{dataset_name}\0".encode()
         digest = idempotency.request_digest(fields + data)
-        if filename.lower().endswith(".npz"):
+        is_npz = filename.lower().endswith(".npz")
+        content = await run_in_threadpool(
+            datasets.content_sha256,
+            data,
+            format_name="npz" if is_npz else "csv",
+            label_column=None if is_npz else column,
+        )
+        if is_npz:
             parsed = await run_in_threadpool(ingest.from_npz, data, limits)
         else:
             parsed = await run_in_threadpool(ingest.from_csv, data, column, limits)
-        return Upload(dataset_name, parsed, digest)
+        return Upload(dataset_name, parsed, digest, content)
     if not content_type.startswith("application/json"):
         raise InvalidInput(
             "send JSON (application/json) or a file upload (multipart/form-data)",
@@ -98,14 +107,18 @@ async def _parse_upload(request: Request, limits: ingest.Limits) -> Upload:
     except ValidationError as exc:
         raise invalid_input_from(exc, prefix=("body",)) from exc
     parsed = await run_in_threadpool(ingest.from_rows, body.features, body.labels, limits)
-    return Upload(body.name, parsed, idempotency.request_digest(body.model_dump_json().encode()))
+    rows = body.model_dump_json(include={"features", "labels"}).encode()
+    content = datasets.content_sha256(rows, format_name="json", label_column=None)
+    return Upload(
+        body.name, parsed, idempotency.request_digest(body.model_dump_json().encode()), content
+    )
 
 
 def _store(
-    factory: sessionmaker[Session], tenant_id: str, upload: Upload, key: str | None
+    factory: sessionmaker[Session], tenant_id: str, upload: Upload, key: str | None, dedupe: bool
 ) -> JSONResponse:
-    def create() -> tuple[int, dict[str, Any]]:
-        dataset = datasets.create_dataset(
+    def create(session: Session) -> tuple[int, dict[str, Any]]:
+        dataset, is_new = datasets.store_once(
             session,
             tenant_id=tenant_id,
             name=upload.name[:200],
@@ -113,8 +126,12 @@ def _store(
             y=upload.parsed.y,
             task=upload.parsed.task,
             classes=upload.parsed.classes,
+            sha256=upload.content_sha256,
+            dedupe=dedupe,
         )
-        return status.HTTP_201_CREATED, to_out(dataset).model_dump(mode="json")
+        created = DatasetCreated(**to_out(dataset).model_dump(), deduplicated=not is_new)
+        code = status.HTTP_201_CREATED if is_new else status.HTTP_200_OK
+        return code, created.model_dump(mode="json")
 
     with factory() as session, session.begin():
         outcome = idempotency.run_once(
@@ -123,7 +140,7 @@ def _store(
             scope=UPLOAD_SCOPE,
             key=key,
             digest=upload.digest,
-            act=create,
+            act=lambda: create(session),
         )
     return JSONResponse(outcome.response, status_code=outcome.status_code)
 
@@ -131,7 +148,8 @@ def _store(
 @router.post(
     "",
     status_code=status.HTTP_201_CREATED,
-    response_model=DatasetOut,
+    response_model=DatasetCreated,
+    responses={200: {"model": DatasetCreated, "description": "the same content, stored before"}},
     openapi_extra=UPLOAD_BODY,
     summary="Upload a dataset as JSON rows, a CSV file or an .npz archive",
 )
@@ -144,10 +162,14 @@ async def create_dataset(
         str | None,
         Header(description="retrying with the same key returns the first response"),
     ] = None,
+    dedupe: Annotated[
+        bool,
+        Query(description="false: store this upload even if the same content is stored already"),
+    ] = True,
 ) -> JSONResponse:
     key = idempotency.check_key(idempotency_key) if idempotency_key is not None else None
     upload = await _parse_upload(request, ingest.Limits.from_settings(settings))
-    return await run_in_threadpool(_store, factory, tenant, upload, key)
+    return await run_in_threadpool(_store, factory, tenant, upload, key, dedupe)
 
 
 @router.get("", response_model=DatasetList)

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.auth import AuthGate
 from app.errors import Forbidden
 from app.jobs.dispatch import Executor
-from app.serving import ModelCache
+from app.serving import InferenceService
 from app.settings import Settings
 from app.store.keys import Caller
 
@@ -57,9 +57,9 @@ async def get_executor(request: Request) -> Executor:
     return executor
 
 
-async def get_model_cache(request: Request) -> ModelCache:
-    cache: ModelCache = request.app.state.model_cache
-    return cache
+async def get_inference(request: Request) -> InferenceService:
+    service: InferenceService = request.app.state.inference
+    return service
 
 
 async def get_auth_gate(request: Request) -> AuthGate:
@@ -125,7 +125,7 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 SessionDep = Annotated[Session, Depends(get_session)]
 ReadSessionDep = Annotated[Session, Depends(get_read_session)]
 ExecutorDep = Annotated[Executor, Depends(get_executor)]
-ModelCacheDep = Annotated[ModelCache, Depends(get_model_cache)]
+InferenceDep = Annotated[InferenceService, Depends(get_inference)]
 AuthGateDep = Annotated[AuthGate, Depends(get_auth_gate)]
 TenantDep = Annotated[str, Depends(get_tenant)]
 AdminDep = Annotated[Caller, Depends(require_admin)]

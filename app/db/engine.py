@@ -42,7 +42,14 @@ def make_engine(database_url: str) -> Engine:
         engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
         _configure_sqlite(engine)
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    try:
+        return create_engine(url, pool_pre_ping=True)
+    except ModuleNotFoundError as exc:
+        # psycopg comes with the [postgres] extra; SQLite needs nothing beyond the default.
+        raise RuntimeError(
+            f"{url.get_backend_name()} needs its driver ({exc.name}): "
+            "pip install 'dnn-service[postgres]' (from a checkout: pip install -e '.[postgres]')"
+        ) from exc
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -12,6 +12,7 @@ from sqlalchemy import (
     Dialect,
     Float,
     ForeignKey,
+    Index,
     Integer,
     LargeBinary,
     String,
@@ -68,6 +69,10 @@ class Base(DeclarativeBase):
 
 class Dataset(Base):
     __tablename__ = "datasets"
+    # An upload asked to be stored once finds the tenant's earlier copy through this constraint.
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "dedupe_key", name="uq_datasets_tenant_dedupe_key"),
+    )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     tenant_id: Mapped[str] = mapped_column(String(64), index=True)
@@ -78,6 +83,12 @@ class Dataset(Base):
     input_shape: Mapped[list[Any]]
     task: Mapped[str] = mapped_column(String(16))
     classes: Mapped[list[Any] | None]
+    # sha256 of the uploaded content and its parse options (format, label column); None for
+    # datasets stored before it was recorded.
+    content_sha256: Mapped[str | None] = mapped_column(String(64))
+    # content_sha256 when the upload asked to be stored once (the default), else None: NULLs
+    # never collide, so `?dedupe=false` uploads are always stored anew.
+    dedupe_key: Mapped[str | None] = mapped_column(String(64))
     # An .npz archive of X and y written and read with allow_pickle=False.
     data: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)
 
@@ -148,6 +159,38 @@ class ModelVersionCounter(Base):
     tenant_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     name: Mapped[str] = mapped_column(String(200), primary_key=True)
     last_version: Mapped[int]
+
+
+class ModelAlias(Base):
+    """A name's alias ("production") and the version it names; one row per (tenant, name, alias)."""
+
+    __tablename__ = "model_aliases"
+
+    tenant_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    alias: Mapped[str] = mapped_column(String(64), primary_key=True)
+    # RESTRICT: the database refuses to delete a version while an alias names it.
+    model_id: Mapped[str] = mapped_column(ForeignKey("models.id", ondelete="RESTRICT"), index=True)
+    version: Mapped[int]
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_by: Mapped[str] = mapped_column(String(64))
+
+
+class AliasMove(Base):
+    """One move of an alias, kept forever: version None is a removal, previous None a creation."""
+
+    __tablename__ = "alias_history"
+    __table_args__ = (Index("ix_alias_history_tenant_name", "tenant_id", "name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    tenant_id: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(200))
+    alias: Mapped[str] = mapped_column(String(64))
+    version: Mapped[int | None]
+    previous_version: Mapped[int | None]
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The API key's id, or the tenant in open mode.
+    moved_by: Mapped[str] = mapped_column(String(64))
 
 
 class ApiKey(Base):

@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Protocol
-
-from kombu.exceptions import OperationalError
-from redis.exceptions import RedisError
+from typing import Any, Protocol
 
 from app.errors import ServiceUnavailable
-from app.jobs.celery_app import TASK_NAME, make_celery
 from app.jobs.local import LocalWorkerPool
 from app.jobs.reconciler import LeaseReconciler
 from app.jobs.sweeps import SweepAdvancer
@@ -18,6 +14,10 @@ from app.settings import Settings
 # request never waits long for a 503.
 PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.5}
 BROKER_RETRY_AFTER_SECONDS = 10
+CELERY_EXTRA_HINT = (
+    "DNN_EXECUTOR=celery needs the celery extra: pip install 'dnn-service[celery]' "
+    "(from a checkout: pip install -e '.[celery]')"
+)
 
 
 class Executor(Protocol):
@@ -40,8 +40,23 @@ class CeleryExecutor:
     """
 
     def __init__(self, settings: Settings) -> None:
+        # Celery, kombu and redis come with the [celery] extra: the embedded default runs
+        # without them, so they are imported only when this executor is chosen.
+        try:
+            from kombu.exceptions import OperationalError
+            from redis.exceptions import RedisError
+
+            from app.jobs.celery_app import TASK_NAME, make_celery
+        except ModuleNotFoundError as exc:
+            raise RuntimeError(CELERY_EXTRA_HINT) from exc
+        self._task_name = TASK_NAME
+        self._publish_errors: tuple[type[BaseException], ...] = (
+            OperationalError,
+            RedisError,
+            OSError,
+        )
         self._settings = settings
-        self._celery = make_celery(settings)
+        self._celery: Any = make_celery(settings)
         self._reconciler = LeaseReconciler(
             settings.database_url,
             settings.job_lease_seconds,
@@ -55,13 +70,13 @@ class CeleryExecutor:
     def submit(self, job_id: str) -> None:
         try:
             self._celery.send_task(
-                TASK_NAME,
+                self._task_name,
                 args=[job_id],
                 queue=self._settings.celery_queue,
                 retry=True,
                 retry_policy=PUBLISH_RETRY_POLICY,
             )
-        except (OperationalError, RedisError, OSError) as exc:
+        except self._publish_errors as exc:
             raise ServiceUnavailable(
                 "the job queue is unreachable; nothing was started, retry later",
                 retry_after=BROKER_RETRY_AFTER_SECONDS,

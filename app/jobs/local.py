@@ -78,7 +78,7 @@ def worker_main(settings_data: dict[str, Any], wake: Any, stop: EventType) -> No
 def _pid_alive(worker_id: str) -> bool:
     """Whether the worker's process still runs; a zombie (killed, not yet reaped) does not."""
     pid = worker_id.rsplit(":", 1)[1]
-    if not pid.isdigit():
+    if not (pid.isascii() and pid.isdigit()):  # "²".isdigit() is true; int() refuses it
         return False
     if not Path("/proc").is_dir():
         try:
@@ -132,7 +132,9 @@ class LocalWorkerPool:
 
     def submit(self, job_id: str) -> None:
         """The job is already a queued row: wake one idle worker to look for it."""
-        self._wake.put_nowait(None)
+        wake = getattr(self, "_wake", None)  # gone once stopped: nothing would listen
+        if wake is not None:
+            wake.put_nowait(None)
 
     def ready(self) -> bool:
         return any(process.is_alive() for process in self._processes)
@@ -175,6 +177,8 @@ class LocalWorkerPool:
 
     def stop(self, timeout: float = 5.0) -> None:
         self._monitor_stop.set()
+        if self._monitor is not None:
+            self._monitor.join(timeout)
         self._stop.set()
         for process in self._processes:
             if process.is_alive():
@@ -182,3 +186,21 @@ class LocalWorkerPool:
         for process in self._processes:
             process.join(timeout)
         self._reconcile(self._processes)
+        self._release_ipc()
+
+    def _release_ipc(self) -> None:
+        """Unlink the queue's and the event's named semaphores now, not at interpreter exit.
+
+        uvicorn re-raises SIGTERM once it has shut down, and that signal's default action ends
+        the process without running exit handlers, so semaphores left to them were reported by
+        multiprocessing's resource tracker as leaked ("8 leaked semaphore objects"). Each is
+        unlinked by a finalizer that runs when its last reference goes, so drop them all: the
+        processes (their args hold both) and the pool's own.
+        """
+        for process in self._processes:
+            if process.exitcode is not None:
+                process.close()
+        self._processes = []
+        self._wake.close()
+        self._wake.join_thread()
+        del self._wake, self._stop

@@ -102,6 +102,7 @@ def spec_for_dataset(hp: Hyperparameters, dataset: Dataset) -> Hyperparameters:
 
 def accepted_body(job: Job) -> dict[str, Any]:
     return JobAccepted(
+        id=job.id,
         job_id=job.id,
         status=JobStatus.QUEUED,
         dataset_id=str(job.dataset_id),

@@ -25,6 +25,7 @@ def summary(sweep: Sweep) -> SweepSummary:
         max_parallel=sweep.max_parallel,
         n_trials=sweep.n_trials,
         n_started=sweep.next_trial,
+        promote=sweep.promote,
         created_at=sweep.created_at,
         finished_at=sweep.finished_at,
         error=sweep.error,

@@ -24,14 +24,15 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app import names
 from app.db.engine import make_read_session_factory, transaction
-from app.db.tables import Job, JobStatus, Sweep, SweepStatus
+from app.db.tables import Job, JobStatus, Model, Sweep, SweepStatus
 from app.errors import Conflict, InvalidInput, ServiceError, ServiceUnavailable, TooManyRequests
 from app.jobs.submit import NOT_DISPATCHED, submit_training
+from app.jobs.sweep_board import describe
 from app.jobs.sweep_plan import decide_metric, plan_trials
 from app.schemas.jobs import Hyperparameters, TrainRequest
 from app.schemas.sweeps import SweepRequest
 from app.settings import Settings
-from app.store import datasets, idempotency, jobs
+from app.store import aliases, datasets, idempotency, jobs
 from app.store import sweeps as store
 
 if TYPE_CHECKING:
@@ -84,8 +85,28 @@ def advance_locked(session: Session, sweep: Sweep, settings: Settings) -> list[s
         statuses = {JobStatus(job.status) for _, job in store.trial_jobs(session, sweep.id)}
         done = SweepStatus.SUCCEEDED if JobStatus.SUCCEEDED in statuses else SweepStatus.FAILED
         error = None if done == SweepStatus.SUCCEEDED else "no trial succeeded"
+        if done == SweepStatus.SUCCEEDED and sweep.promote:
+            error = _promote_best(session, sweep, sweep.promote)
         store.finish_sweep(session, sweep.id, done, error)
     return created
+
+
+def _promote_best(session: Session, sweep: Sweep, alias: str) -> str | None:
+    """Point `alias` of the sweep's model name at the best trial's model, recorded in the alias
+    history like any move (by "sweep:ID"); a reason when it could not be done, else None."""
+    best = describe(session, sweep).best
+    model = session.get(Model, best.model_id) if best and best.model_id else None
+    if model is None:
+        return f"promote: the best trial's model no longer exists; {alias!r} was not moved"
+    try:
+        with session.begin_nested():
+            aliases.set_alias(
+                session, sweep.tenant_id, model.name, alias, model.version, f"sweep:{sweep.id}"
+            )
+    except ServiceError as exc:
+        return f"promote: {alias!r} was not moved: {exc}"
+    log.info("sweep %s promoted %s version %d to %r", sweep.id, model.name, model.version, alias)
+    return None
 
 
 def _create_trial_job(session: Session, sweep: Sweep, trial: int, settings: Settings) -> Job:
@@ -201,10 +222,10 @@ def create_sweep(
     record), committed before the executor hears of the jobs; an unreachable executor closes
     the sweep and its jobs, releases the key and answers 503.
     """
-    if request.promote is not None:
+    if request.promote is not None and not aliases.ALIAS_PATTERN.fullmatch(request.promote):
         raise InvalidInput(
-            "promote is not available: this server has no model aliases yet",
-            [{"loc": ["body", "promote"], "msg": "not available"}],
+            f"promote: alias {request.promote!r} is not allowed; use {aliases.ALIAS_RULE}",
+            [{"loc": ["body", "promote"], "msg": aliases.ALIAS_RULE}],
         )
     created: list[str] = []
 
@@ -223,6 +244,7 @@ def create_sweep(
             max_parallel=request.max_parallel,
             search=search,
             trials=trials,
+            promote=request.promote,
         )
         created.extend(advance_locked(session, sweep, settings))
         if not created:

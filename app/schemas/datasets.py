@@ -37,6 +37,15 @@ class DatasetOut(BaseModel):
     input_shape: list[int]
     task: str
     classes: list[Any] | None
+    content_sha256: str | None = Field(
+        default=None, description="sha256 of the uploaded content and its parse options"
+    )
+
+
+class DatasetCreated(DatasetOut):
+    deduplicated: bool = Field(
+        description="true when the same content was already stored: this is that dataset (200)"
+    )
 
 
 class DatasetList(Page):

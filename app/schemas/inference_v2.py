@@ -1,4 +1,4 @@
-"""Open Inference Protocol v2 request and error bodies (JSON tensors)."""
+"""Open Inference Protocol v2 request and error bodies (the JSON header of a request)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,8 @@ class RequestInput(BaseModel):
     shape: list[int]
     datatype: str
     parameters: dict[str, Any] | None = None
-    data: Any
+    # Absent when the tensor travels as binary data ("parameters": {"binary_data_size": ...}).
+    data: Any = None
 
 
 class RequestOutput(BaseModel):

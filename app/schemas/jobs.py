@@ -167,7 +167,8 @@ class JobOut(JobSummary):
 
 
 class JobAccepted(BaseModel):
-    job_id: str
+    id: str = Field(description="the job's id, as in GET /jobs")
+    job_id: str = Field(description="the same id (an alias kept for older clients)")
     status: JobStatus
     dataset_id: str
     location: str

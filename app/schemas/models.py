@@ -1,11 +1,14 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, Field, model_validator
 
-from app.schemas.common import MAX_INDEX, FiniteFloat, Page, StrictModel
+from app.schemas.common import MAX_INDEX, Page, StrictModel
+
+# Features are JSON numbers, taken strictly: "1" and true are refused, not coerced.
+StrictFiniteFloat = Annotated[float, Field(strict=True, allow_inf_nan=False)]
 
 
 class ModelOut(BaseModel):
@@ -31,7 +34,12 @@ class PredictRequest(StrictModel):
         default=None, description="a model name; its latest version unless version is given"
     )
     version: int | None = Field(default=None, ge=1, le=MAX_INDEX)
-    instances: list[list[FiniteFloat]] = Field(min_length=1, description="rows of (n, n_features)")
+    alias: str | None = Field(
+        default=None, max_length=64, description="with model: the version this alias names"
+    )
+    instances: list[list[StrictFiniteFloat]] = Field(
+        min_length=1, description="rows of (n, n_features): JSON numbers only"
+    )
 
     @model_validator(mode="after")
     def _one_model(self) -> PredictRequest:
@@ -39,6 +47,8 @@ class PredictRequest(StrictModel):
             raise ValueError("give exactly one of model_id and model")
         if self.version is not None and self.model is None:
             raise ValueError("version goes with model (a name), not with model_id")
+        if self.alias is not None and (self.model is None or self.version is not None):
+            raise ValueError("alias goes with model (a name), instead of version")
         return self
 
 

@@ -62,7 +62,9 @@ class SweepRequest(StrictModel):
     )
     max_parallel: int = Field(default=2, ge=1, le=256, description="unfinished trials at once")
     promote: str | None = Field(
-        default=None, description="not available yet: needs model aliases (422 when given)"
+        default=None,
+        max_length=64,
+        description="an alias the best trial's model gets when the sweep succeeds",
     )
 
     @model_validator(mode="after")
@@ -111,6 +113,7 @@ class SweepSummary(BaseModel):
     max_parallel: int
     n_trials: int
     n_started: int
+    promote: str | None = Field(description="the alias the best model gets at the end")
     created_at: datetime
     finished_at: datetime | None
     error: str | None

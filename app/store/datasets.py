@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -14,6 +15,7 @@ from sqlalchemy.orm import Session
 from app.db.tables import Dataset
 from app.errors import NotFound
 from app.ids import new_id
+from app.store.conflicts import insert_unless_conflict
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,67 @@ def create_dataset(
     session.add(dataset)
     session.flush()
     return dataset
+
+
+def content_sha256(data: bytes, *, format_name: str, label_column: str | None) -> str:
+    """The identity of an upload: its bytes and the options that decide how they are parsed.
+
+    The same bytes parsed with another label column are another dataset; the dataset's name
+    is not part of it.
+    """
+    digest = hashlib.sha256(f"dataset/1\0{format_name}\0{label_column or ''}\0".encode())
+    digest.update(data)
+    return digest.hexdigest()
+
+
+def store_once(
+    session: Session,
+    *,
+    tenant_id: str,
+    name: str,
+    X: np.ndarray,
+    y: np.ndarray,
+    task: str,
+    classes: list[Any] | None,
+    sha256: str,
+    dedupe: bool,
+) -> tuple[Dataset, bool]:
+    """The tenant's dataset with this content hash, stored now unless dedupe finds it stored.
+
+    Returns the dataset and whether it was created. Two concurrent uploads of the same content
+    meet in the unique constraint on (tenant_id, dedupe_key): ON CONFLICT DO NOTHING makes the
+    second wait for the first and then take its row, so one dataset results, never two.
+    """
+    if dedupe:
+        found = _find_stored(session, tenant_id, sha256)
+        if found is not None:  # the cheap path: no archive encoded for a known upload
+            return found, False
+    values = {
+        "id": new_id(),
+        "tenant_id": tenant_id,
+        "name": name,
+        "n_samples": int(X.shape[0]),
+        "n_features": int(np.prod(X.shape[1:])),
+        "input_shape": [int(d) for d in X.shape[1:]],
+        "task": task,
+        "classes": classes,
+        "content_sha256": sha256,
+        "dedupe_key": sha256 if dedupe else None,
+        "data": encode_arrays(X, y),
+    }
+    inserted = insert_unless_conflict(
+        session, Dataset, values, ["tenant_id", "dedupe_key"], Dataset.id
+    )
+    if inserted is None:  # a concurrent upload of the same content committed first
+        found = _find_stored(session, tenant_id, sha256)
+        assert found is not None  # the conflicting row is committed, so it is visible now
+        return found, False
+    return get_dataset(session, tenant_id, inserted), True
+
+
+def _find_stored(session: Session, tenant_id: str, sha256: str) -> Dataset | None:
+    query = select(Dataset).where(Dataset.tenant_id == tenant_id, Dataset.dedupe_key == sha256)
+    return session.scalar(query)
 
 
 def get_dataset(session: Session, tenant_id: str, dataset_id: str) -> Dataset:

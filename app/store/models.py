@@ -7,11 +7,13 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.db.tables import Model, ModelVersionCounter
-from app.errors import NotFound, StoredModelCorrupt
+from app.errors import Conflict, NotFound, StoredModelCorrupt
 from app.ids import new_id
+from app.store import aliases
 from app.store.upsert import insert_for
 
 
@@ -94,7 +96,18 @@ def list_models(
 
 
 def delete_model(session: Session, tenant_id: str, model_id: str) -> None:
-    session.delete(get_model(session, tenant_id, model_id))
+    model = get_model(session, tenant_id, model_id)
+    held = aliases.aliases_of_model(session, model.id)
+    if held:
+        raise Conflict(
+            f"version {model.version} of model {model.name!r} is named by the alias(es) "
+            f"{', '.join(held)}; move or remove them first"
+        )
+    session.delete(model)
+    try:
+        session.flush()
+    except IntegrityError as exc:  # an alias moved onto it meanwhile (the foreign key says so)
+        raise Conflict(f"model {model_id!r} became the target of an alias; try again") from exc
 
 
 def verified_weights(session: Session, model: Model) -> bytes:

@@ -39,6 +39,7 @@ def create_sweep(
     max_parallel: int,
     search: dict[str, Any],
     trials: list[dict[str, Any]],
+    promote: str | None,
 ) -> Sweep:
     sweep = Sweep(
         id=new_id(),
@@ -53,6 +54,7 @@ def create_sweep(
         trials=trials,
         n_trials=len(trials),
         next_trial=0,
+        promote=promote,
     )
     session.add(sweep)
     session.flush()

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from app.cli_client import _hyperparameters, register
+from app.cli_client import register
+from app.cli_options import hyperparameters_from
 from app.schemas.jobs import EarlyStoppingIn, Hyperparameters
 
 
@@ -15,7 +16,7 @@ def parse(*argv: str) -> argparse.Namespace:
 
 
 def test_unset_flags_leave_the_server_defaults() -> None:
-    assert _hyperparameters(parse()) == {}
+    assert hyperparameters_from(parse()) == {}
 
 
 def test_every_hyperparameter_has_a_flag() -> None:
@@ -25,10 +26,10 @@ def test_every_hyperparameter_has_a_flag() -> None:
         *("--momentum", "0.5", "--beta1", "0.8", "--beta2", "0.99", "--epsilon", "1e-6"),
         *("--batch-size", "4", "--no-shuffle", "--l2", "0.1", "--lr-decay", "step"),
         *("--decay-rate", "0.7", "--decay-steps", "3", "--init", "xavier"),
-        *("--validation-fraction", "0.2", "--patience", "5", "--keep-last"),
+        *("--validation-fraction", "0.2", "--early-stopping", "5", "--keep-last"),
         *("--no-standardize", "--seed", "3", "--record-every", "2", "--dtype", "float64"),
     )
-    sent = Hyperparameters.model_validate(_hyperparameters(args))
+    sent = Hyperparameters.model_validate(hyperparameters_from(args))
     assert sent.model_fields_set == set(Hyperparameters.model_fields)
     assert sent.early_stopping == EarlyStoppingIn(patience=5, restore_best=False)
     assert (sent.beta1, sent.shuffle, sent.dtype, sent.task) == (

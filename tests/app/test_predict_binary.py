@@ -29,7 +29,7 @@ def npy_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[httpx.Clien
 @pytest.fixture(scope="module")
 def model_id(npy_client: httpx.Client) -> str:
     dataset = npy_client.post("/datasets", json=blobs(n=80))
-    assert dataset.status_code == 201, dataset.text
+    assert dataset.status_code in (200, 201), dataset.text  # 200: the same rows, stored once
     job_id = submit(npy_client, dataset.json()["id"], hidden_layers=[4], n_iterations=20)
     job = wait_for(npy_client, job_id, {"succeeded", "failed"})
     assert job["status"] == "succeeded", job

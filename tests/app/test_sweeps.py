@@ -227,10 +227,10 @@ def test_random_sweep_is_reproducible_from_its_seed(
             "exactly one",
         ),
         (
-            {"grid": {"seed": [1]}, "promote": "production"},
+            {"grid": {"seed": [1]}, "promote": "2nd@best"},
             "invalid_input",
-            ["body"],
-            "not available",
+            ["body", "promote"],
+            "a letter, then",
         ),
         (
             {"grid": {"seed": [1]}, "hyperparameters": {"nope": 1}},
@@ -291,3 +291,31 @@ def test_a_retried_sweep_with_an_idempotency_key_is_one_sweep(
     assert sweep["n_started"] == 1
     ids = [item["id"] for item in alice.get("/sweeps", params={"limit": 500}).json()["items"]]
     assert ids.count(first.json()["sweep_id"]) == 1
+
+
+def test_the_best_model_is_promoted_to_the_alias_in_its_history(
+    tenants: dict[str, httpx.Client], dataset: str
+) -> None:
+    alice = tenants["alice"]
+    body = {
+        "dataset_id": dataset,
+        "name": "promoted-search",
+        "hyperparameters": {"n_iterations": 30, "validation_fraction": 0.25},
+        "grid": {"learning_rate": [0.0005, 0.05]},
+        "promote": "production",
+    }
+    sweep = wait_for_sweep(alice, start(alice, body), {"succeeded"})
+    assert sweep["promote"] == "production" and sweep["error"] is None
+    best = alice.get(f"/models/{sweep['best']['model_id']}").json()
+    named = alice.get("/models/names/promoted-search").json()
+    assert named["aliases"] == {"production": best["version"]}
+    [move] = named["alias_history"]
+    assert move["alias"] == "production" and move["version"] == best["version"]
+    assert move["previous_version"] is None and move["by"] == f"sweep:{sweep['id']}"
+    # Predict by the alias reaches the best trial's model.
+    row = blobs(1)["features"]
+    by_alias = alice.post(
+        "/predict", json={"model": "promoted-search", "alias": "production", "instances": row}
+    )
+    assert by_alias.status_code == 200, by_alias.text
+    assert by_alias.json()["model_id"] == best["id"]

@@ -121,7 +121,7 @@ def test_nested_integer_data_and_protocol_errors(
         return {"inputs": [{**base, **changes}]}
 
     bad_requests: list[tuple[str, Any, int, str]] = [
-        ("/v2/models/ints/infer", tensor(shape=[2, 4]), 400, "expects 3"),
+        ("/v2/models/ints/infer", tensor(shape=[2, 4], data=[1] * 8), 422, "expects 3"),
         ("/v2/models/ints/infer", tensor(data=[1, 2, 3]), 400, "needs 6"),
         ("/v2/models/ints/infer", tensor(datatype="BYTES"), 400, "not supported"),
         ("/v2/models/ints/infer", tensor(datatype="INT8", data=[1, 2, 3, 4, 5, 300]), 400, "range"),
@@ -150,3 +150,93 @@ def test_nested_integer_data_and_protocol_errors(
     assert not_json.status_code == 400 and isinstance(not_json.json()["error"], str)
     # The rest of the API keeps its structured error body.
     assert client.get("/models/nope").json()["error"]["code"] == "not_found"
+
+
+def test_triton_client_with_its_default_arguments(
+    live_server: LiveServer, client: httpx.Client, data: tuple[np.ndarray, list[str]]
+) -> None:
+    X, labels = data
+    model_id = train(client, "defaults", X, labels)
+    triton_client = triton.InferenceServerClient(f"127.0.0.1:{live_server.port}")
+
+    assert triton_client.get_model_metadata("defaults")["versions"] == ["1"]
+    config = triton_client.get_model_config("defaults")
+    assert config["name"] == "defaults"
+    assert config["input"] == [
+        {"name": "input", "data_type": "TYPE_FP32", "format": "FORMAT_NONE", "dims": [-1, 3]}
+    ]
+    assert {o["name"]: o["data_type"] for o in config["output"]} == {
+        "predictions": "TYPE_STRING",
+        "probabilities": "TYPE_FP32",
+    }
+    assert triton_client.get_model_config("defaults", "1")["name"] == "defaults"
+    assert triton_client.get_model_repository_index() == [
+        {"name": "defaults", "version": "1", "state": "READY", "reason": ""}
+    ]
+
+    rows = X[:9].astype(np.float32)
+    tensor = triton.InferInput("input", list(rows.shape), "FP32")
+    tensor.set_data_from_numpy(rows)  # binary tensor data: the default
+    expected = client.post(
+        "/predict", json={"model_id": model_id, "instances": rows.tolist()}
+    ).json()
+    requested = [triton.InferRequestedOutput(n) for n in ("predictions", "probabilities")]
+    for outputs in (None, requested):  # no outputs named: every output, binary
+        result = triton_client.infer("defaults", [tensor], outputs=outputs)
+        response = result.get_response()
+        assert all("binary_data_size" in o["parameters"] for o in response["outputs"])
+        predictions = [label.decode() for label in result.as_numpy("predictions")]
+        assert predictions == expected["predictions"]
+        probabilities = result.as_numpy("probabilities")
+        np.testing.assert_array_equal(probabilities, np.float32(expected["probabilities"]))
+
+    stats = triton_client.get_inference_statistics("defaults")["model_stats"]
+    assert [(s["name"], s["version"]) for s in stats] == [("defaults", "1")]
+    # Every route's predictions count (the JSON /predict above, then the two infers).
+    assert stats[0]["inference_count"] == 27
+    assert stats[0]["execution_count"] == 3
+    assert stats[0]["inference_stats"]["success"]["count"] == 3
+    everything = triton_client.get_inference_statistics()["model_stats"]
+    assert [s["name"] for s in everything] == ["defaults"]
+
+    # Errors reach tritonclient as the protocol's string, so it reports them instead of crashing.
+    with pytest.raises(InferenceServerException) as missing:
+        triton_client.get_model_config("nope")
+    assert missing.value.status() == "404" and "does not exist" in missing.value.message()
+
+
+def test_every_v2_path_answers_errors_in_the_protocols_shape(
+    client: httpx.Client, data: tuple[np.ndarray, list[str]]
+) -> None:
+    X, labels = data
+    train(client, "shape", X, labels)
+    huge = {"inputs": [{"name": "input", "shape": [1, 3], "datatype": "FP64", "data": [1e308] * 3}]}
+    probes: list[tuple[httpx.Response, int]] = [
+        (client.get("/v2/nowhere"), 404),
+        (client.get("/v2/models/shape/versions/1/nothing"), 404),
+        (client.delete("/v2/models/shape"), 405),
+        (client.put("/v2/models/shape/infer", json={}), 405),
+        (client.get("/v2/models/shape/versions/²"), 400),
+        (client.get("/v2/models/shape/versions/²/ready"), 400),
+        (client.post("/v2/models/shape/versions/²/infer", json=huge), 400),
+        (
+            client.post(
+                "/v2/repository/index", content=b"[", headers={"content-type": "application/json"}
+            ),
+            422,
+        ),
+        (client.post("/v2/models/shape/infer", json=huge), 422),
+        (
+            client.post("/v2/models/shape/infer", json=huge, headers={"content-encoding": "gzip"}),
+            415,
+        ),
+        (client.get("/v2/models/nope/stats"), 404),
+    ]
+    for response, status in probes:
+        assert response.status_code == status, (response.request.url, response.text)
+        body = response.json()
+        assert set(body) == {"error"} and isinstance(body["error"], str), body
+    overflow = probes[8][0].json()["error"]
+    assert "float32" in overflow and "3.40282e+38" in overflow
+    # Outside /v2 the service keeps its structured body.
+    assert client.get("/nowhere").json()["error"]["code"] == "not_found"

@@ -1,0 +1,134 @@
+"""Tables and detail views of the client commands, laid out by rich at the terminal's width.
+
+Ids are never cut (they are what the next command needs); names and timestamps give way.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from rich.console import Group, RenderableType
+from rich.table import Table
+
+JSON = dict[str, Any]
+WIDTHS = {"JOB": 32, "MODEL": 32, "DATASET": 32, "STATUS": 10, "CREATED": 11, "TASK": 10}
+
+
+# The columns that give way when the terminal is narrow; every other column keeps its width.
+FLEXIBLE = {"NAME", "MODEL NAME"}
+
+
+def _table(*headers: str) -> Table:
+    table = Table(box=None, pad_edge=False, header_style="bold underline", expand=True)
+    for header in headers:
+        table.add_column(
+            header,
+            no_wrap=True,
+            overflow="ellipsis" if header in FLEXIBLE else "fold",
+            min_width=None if header in FLEXIBLE else max(len(header), WIDTHS.get(header, 0)),
+            ratio=1 if header in FLEXIBLE else None,
+        )
+    return table
+
+
+def _when(value: str | None) -> str:
+    if not value:
+        return "-"
+    return datetime.fromisoformat(value).strftime("%m-%d %H:%M")
+
+
+def _metric(metrics: JSON, key: str) -> str:
+    value = metrics.get(key)
+    return "-" if value is None else f"{value:.4g}"
+
+
+def jobs_table(items: list[JSON]) -> RenderableType:
+    table = _table("JOB", "STATUS", "DONE", "MODEL NAME", "CREATED")
+    for job in items:
+        table.add_row(
+            job["id"],
+            job["status"],
+            f"{job['progress']:.0%}",
+            str(job["model_name"]),
+            _when(job.get("created_at")),
+        )
+    return table if items else "no jobs yet: `dnn-service train FILE --watch` starts one"
+
+
+def models_table(items: list[JSON]) -> RenderableType:
+    table = _table("MODEL", "NAME", "VER", "ACCURACY", "VAL ACC")
+    for model in items:
+        metrics = model.get("metrics") or {}
+        table.add_row(
+            model["id"],
+            model["name"],
+            str(model["version"]),
+            _metric(metrics, "accuracy"),
+            _metric(metrics, "val_accuracy"),
+        )
+    return table if items else "no models yet: a job that succeeds stores one"
+
+
+def datasets_table(items: list[JSON]) -> RenderableType:
+    table = _table("DATASET", "NAME", "ROWS", "FEAT", "TASK")
+    for dataset in items:
+        table.add_row(
+            dataset["id"],
+            dataset["name"],
+            str(dataset["n_samples"]),
+            str(dataset["n_features"]),
+            dataset["task"],
+        )
+    return table if items else "no datasets yet: `dnn-service train FILE` uploads one"
+
+
+def _details(rows: list[tuple[str, Any]]) -> Table:
+    table = Table(box=None, show_header=False, pad_edge=False)
+    table.add_column(style="bold", no_wrap=True)
+    table.add_column(overflow="fold")
+    for name, value in rows:
+        table.add_row(name, "-" if value is None else str(value))
+    return table
+
+
+def job_details(job: JSON) -> RenderableType:
+    history = job.get("history") or []
+    last = history[-1] if history else {}
+    final = ", ".join(f"{k} {v:.4g}" for k, v in last.items() if k != "iteration")
+    rows: list[tuple[str, Any]] = [
+        ("job", job["id"]),
+        ("status", job["status"]),
+        ("progress", f"{job['progress']:.0%}"),
+        ("model", f"{job['model_name']} ({job.get('model_id') or 'not yet'})"),
+        ("dataset", job.get("dataset_id")),
+        ("created", _when(job.get("created_at"))),
+        ("started", _when(job.get("started_at"))),
+        ("finished", _when(job.get("finished_at"))),
+        ("hyperparameters", json.dumps(job.get("hyperparameters", {}), separators=(", ", ": "))),
+        ("last point", f"iteration {last['iteration']}: {final}" if last else None),
+    ]
+    if job.get("error"):
+        rows.append(("error", job["error"]))
+    return Group(_details(rows))
+
+
+def model_details(model: JSON) -> RenderableType:
+    architecture = model.get("architecture", {})
+    metrics = model.get("metrics", {})
+    rows: list[tuple[str, Any]] = [
+        ("model", model["id"]),
+        ("name", f"{model['name']} v{model['version']}"),
+        ("created", _when(model.get("created_at"))),
+        ("job", model.get("job_id")),
+        ("dataset", model.get("dataset_id")),
+        ("layers", architecture.get("layer_dims")),
+        ("activation", architecture.get("hidden_activation")),
+        ("output", f"{architecture.get('output')} ({architecture.get('task')})"),
+        ("classes", architecture.get("classes")),
+        ("metrics", ", ".join(f"{k} {v:.4g}" for k, v in metrics.items() if v is not None)),
+        ("sha256", model.get("sha256")),
+        ("size", f"{model.get('size_bytes')} bytes"),
+    ]
+    return _details(rows)

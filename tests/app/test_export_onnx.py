@@ -1,0 +1,200 @@
+"""ONNX export: onnxruntime on the exported graph gives what /predict gives, on a live server."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+from live_server import LiveServer
+from registry_helpers import (
+    classes_problem,
+    create_key,
+    json_dataset,
+    npz_bytes,
+    tenant_client,
+    train_model,
+)
+
+from app.export_onnx import HIDDEN_ACTIVATIONS, OPSET, to_onnx
+from core import Network
+from core.activations import ACTIVATIONS
+from core.outputs import ACTIVATE
+
+TOLERANCE = 1e-5
+
+
+def run_onnx(data: bytes, X: np.ndarray) -> dict[str, np.ndarray]:
+    session = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
+    names = [output.name for output in session.get_outputs()]
+    return dict(zip(names, session.run(None, {"input": X.astype(np.float32)}), strict=True))
+
+
+def test_every_core_activation_has_an_onnx_operator() -> None:
+    assert set(HIDDEN_ACTIVATIONS) == set(ACTIVATIONS)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("output", sorted(ACTIVATE))
+@pytest.mark.parametrize("activation", sorted(ACTIVATIONS))
+def test_graph_matches_the_core_forward_pass(activation: str, output: str, dtype: str) -> None:
+    rng = np.random.default_rng(7)
+    n_out = {"sigmoid": 1, "softmax": 3, "identity": 2}[output]
+    net = Network([5, 7, 6, n_out], activation, output, init="xavier", seed=3, dtype=dtype)
+    net.feature_mean = rng.normal(size=5).astype(dtype)
+    net.feature_scale = (rng.random(5) + 0.5).astype(dtype)
+    X = rng.normal(size=(100, 5))
+    result = run_onnx(to_onnx(net), X)
+    if output == "identity":
+        expected = net.forward(net.prepare_inputs(X.astype(np.float32)))
+        np.testing.assert_allclose(result["predictions"], expected, atol=TOLERANCE, rtol=0)
+        return
+    expected = net.predict_proba(X.astype(np.float32))
+    np.testing.assert_allclose(result["probabilities"], expected, atol=TOLERANCE, rtol=0)
+    assert result["class_index"].dtype == np.int64
+    np.testing.assert_array_equal(result["class_index"], expected.argmax(axis=1))
+
+
+@pytest.fixture(scope="module")
+def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    folder = tmp_path_factory.mktemp("onnx")
+    server = LiveServer.in_folder(folder)
+    keys = {tenant: create_key(server.database_url, tenant) for tenant in ("alice", "bob")}
+    with server.start(), tenant_client(server.url, keys["alice"]) as alice:
+        X2, y2 = classes_problem(300, 2, seed=1)
+        X3, y3 = classes_problem(300, 3, seed=2)
+        rng = np.random.default_rng(3)
+        Xr = rng.normal(size=(300, 4))
+        yr = Xr @ np.array([1.5, -2.0, 0.5, 3.0]) + 0.1 * rng.normal(size=300)
+        images = rng.random((200, 8, 8))
+        y_images = (images[:, :4].mean(axis=(1, 2)) > images[:, 4:].mean(axis=(1, 2))).astype(int)
+        uploads = {
+            "binary": alice.post("/datasets", json=json_dataset(X2, y2, "binary")),
+            "multiclass": alice.post("/datasets", json=json_dataset(X3, y3, "multi")),
+            "regression": alice.post("/datasets", json=json_dataset(Xr, yr, "regression")),
+            "image": alice.post(
+                "/datasets",
+                files={"file": ("digits.npz", npz_bytes(images, y_images), "application/zip")},
+            ),
+        }
+        datasets = {}
+        for kind, response in uploads.items():
+            assert response.status_code == 201, response.text
+            datasets[kind] = response.json()
+        assert datasets["image"]["input_shape"] == [8, 8]
+        activation = {
+            "binary": "relu",
+            "multiclass": "tanh",
+            "regression": "sigmoid",
+            "image": "leaky_relu",
+        }
+        trained = {
+            kind: train_model(alice, dataset["id"], f"onnx-{kind}", activation=activation[kind])
+            for kind, dataset in datasets.items()
+        }
+        yield {
+            "server": server,
+            "alice": alice,
+            "keys": keys,
+            "models": trained,
+            "rows": {
+                "binary": X2[:100],
+                "multiclass": X3[:100],
+                "regression": Xr[:100],
+                "image": images[:100].reshape(100, 64),
+            },
+        }
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["binary", "multiclass", "regression", "image"])
+def test_onnxruntime_equals_predict(service: dict[str, Any], kind: str) -> None:
+    alice: httpx.Client = service["alice"]
+    model_id = service["models"][kind]
+    rows = np.asarray(service["rows"][kind], dtype=np.float32)
+    exported = alice.get(f"/models/{model_id}/onnx")
+    assert exported.status_code == 200, exported.text
+    assert exported.headers["content-type"] == "application/octet-stream"
+    assert ".onnx" in exported.headers["content-disposition"]
+
+    body = {"model_id": model_id, "instances": rows.astype(float).tolist()}
+    answer = alice.post("/predict", json=body)
+    assert answer.status_code == 200, answer.text
+    predicted = answer.json()
+    result = run_onnx(exported.content, rows)
+
+    model = onnx.load_from_string(exported.content)
+    assert any(op.domain == "" and op.version >= OPSET for op in model.opset_import)
+    props = {prop.key: prop.value for prop in model.metadata_props}
+    assert props["model_id"] == model_id
+    assert json.loads(props["input_shape"]) == ([8, 8] if kind == "image" else [4])
+    (graph_input,) = model.graph.input
+    dims = [d.dim_value or d.dim_param for d in graph_input.type.tensor_type.shape.dim]
+    assert dims == ["N", 64 if kind == "image" else 4]
+    assert graph_input.type.tensor_type.elem_type == onnx.TensorProto.FLOAT
+
+    if kind == "regression":
+        assert json.loads(props["classes"]) is None
+        expected = np.asarray(predicted["predictions"]).reshape(100, -1)
+        np.testing.assert_allclose(result["predictions"], expected, atol=TOLERANCE, rtol=0)
+        return
+    classes = json.loads(props["classes"])
+    assert classes == sorted(set(classes)) and len(classes) == (3 if kind == "multiclass" else 2)
+    np.testing.assert_allclose(
+        result["probabilities"], predicted["probabilities"], atol=TOLERANCE, rtol=0
+    )
+    labels = [classes[index] for index in result["class_index"]]
+    assert labels == predicted["predictions"]
+
+
+@pytest.mark.slow
+def test_export_is_tenant_scoped(service: dict[str, Any]) -> None:
+    server: LiveServer = service["server"]
+    with tenant_client(server.url, service["keys"]["bob"]) as bob:
+        refused = bob.get(f"/models/{service['models']['binary']}/onnx")
+    assert refused.status_code == 404
+    assert refused.json()["error"]["code"] == "not_found"
+    missing = service["alice"].get("/models/no-such-model/onnx")
+    assert missing.status_code == 404
+
+
+@pytest.mark.slow
+def test_cli_export_writes_the_same_model(service: dict[str, Any], tmp_path: Path) -> None:
+    server: LiveServer = service["server"]
+    model_id = service["models"]["multiclass"]
+    target = tmp_path / "model.onnx"
+    command = [sys.executable, "-m", "app.cli", "export", "onnx-multiclass", "--format", "onnx"]
+    connection = ["--url", server.url, "--api-key", service["keys"]["alice"]]
+    done = subprocess.run(
+        [*command, "-o", str(target), *connection],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == str(target)
+    assert target.read_bytes() == service["alice"].get(f"/models/{model_id}/onnx").content
+
+
+@pytest.mark.slow
+def test_without_onnx_the_route_answers_501_with_the_hint(tmp_path: Path) -> None:
+    # A module named onnx that fails to import stands for a server installed without the extra.
+    shadow = tmp_path / "shadow"
+    shadow.mkdir()
+    (shadow / "onnx.py").write_text("raise ImportError('onnx is not installed here')\n")
+    with LiveServer.in_folder(tmp_path, PYTHONPATH=str(shadow)) as server, server.client() as http:
+        dataset = http.post("/datasets", json=json_dataset(*classes_problem(60, 2, 4), "small"))
+        model_id = train_model(http, dataset.json()["id"], "no-onnx", n_iterations=5)
+        answer = http.get(f"/models/{model_id}/onnx")
+    assert answer.status_code == 501
+    error = answer.json()["error"]
+    assert error["code"] == "not_implemented"
+    assert "pip install 'dnn-service[onnx]'" in error["message"]

@@ -1,0 +1,197 @@
+"""The v2 tensor codec on its own, with tritonclient's own request writer and response reader
+as the oracle for the binary tensor data extension (no server)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+import pytest
+import tritonclient.http as triton
+from tritonclient.utils import deserialize_bytes_tensor
+
+from app.protocol_v2 import (
+    ProtocolError,
+    encode_response,
+    is_protocol_path,
+    output_specs,
+    parse_request,
+    split_body,
+)
+from app.schemas.inference_v2 import InferenceRequest
+from app.serving import Inference, LoadedModel
+from core import Network
+
+CLASSIFIER = {"task": "binary", "dtype": "float32", "layer_dims": [3, 1], "classes": ["a", "b"]}
+
+
+def triton_body(
+    array: np.ndarray, datatype: str, binary: bool, outputs: list[Any] | None = None
+) -> tuple[bytes, str | None]:
+    tensor = triton.InferInput("input", list(array.shape), datatype)
+    tensor.set_data_from_numpy(array, binary_data=binary)
+    body, json_size = triton.InferenceServerClient.generate_request_body(
+        [tensor], outputs=outputs, request_id="r7"
+    )
+    return body, None if json_size is None else str(json_size)
+
+
+@pytest.mark.parametrize("binary", [True, False])
+@pytest.mark.parametrize(
+    ("datatype", "dtype"),
+    [("FP32", np.float32), ("FP64", np.float64), ("INT16", np.int16), ("UINT8", np.uint8)],
+)
+def test_tritonclient_requests_decode_to_the_same_rows(
+    binary: bool, datatype: str, dtype: Any
+) -> None:
+    array = (np.arange(12).reshape(4, 3) * 3).astype(dtype)
+
+    request, X = parse_request(*triton_body(array, datatype, binary))
+
+    assert request.id == "r7"
+    np.testing.assert_array_equal(X, array)
+    assert X.shape == (4, 3)
+
+
+def test_image_shaped_inputs_become_rows() -> None:
+    array = np.ones((2, 2, 3), dtype=np.float32)
+    _, X = parse_request(*triton_body(array, "FP32", True))
+    assert X.shape == (2, 6)
+
+
+def raw(header: dict[str, Any], data: bytes = b"") -> tuple[bytes, str | None]:
+    text = json.dumps(header).encode()
+    return text + data, str(len(text)) if data else None
+
+
+def tensor(**changes: Any) -> dict[str, Any]:
+    return {"inputs": [{"name": "input", "shape": [2, 3], "datatype": "FP32", **changes}]}
+
+
+SIX_FLOATS = np.ones(6, dtype="<f4").tobytes()
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (raw(tensor(parameters={"binary_data_size": 24}), SIX_FLOATS[:-4]), "binary_data_size"),
+        (raw(tensor(parameters={"binary_data_size": 20}), SIX_FLOATS[:-4]), "needs 24"),
+        (raw(tensor(parameters={"binary_data_size": 24}), SIX_FLOATS + b"x"), "belong to no"),
+        (raw(tensor(parameters={"binary_data_size": True}), SIX_FLOATS), "binary_data_size"),
+        (raw(tensor(parameters={"binary_data_size": 24}, data=[1] * 6), SIX_FLOATS), "not both"),
+        (raw(tensor()), "no data"),
+        (raw(tensor(data=[1, 2, 3, 4, 5, True])), "not strings or booleans"),
+        (raw(tensor(data=["1"] * 6)), "not strings or booleans"),
+        (raw(tensor(data=[[1, 2, 3], [4, 5]])), "ragged"),
+        (raw(tensor(data=[1] * 5)), "needs 6"),
+        (raw(tensor(datatype="INT8", data=[1, 2, 3, 4, 5, 300])), "range"),
+        (raw(tensor(datatype="BYTES", data=[1] * 6)), "not supported"),
+        (raw(tensor(shape=[0, 3], data=[])), "n >= 1"),
+        (raw(tensor(name="x", data=[1] * 6)), "'input'"),
+        ((b"{not json", None), "json"),
+    ],
+)
+def test_malformed_requests_are_protocol_errors(
+    body: tuple[bytes, str | None], message: str
+) -> None:
+    with pytest.raises(ProtocolError) as refused:
+        parse_request(*body)
+    assert refused.value.status_code == 400
+    assert message.lower() in refused.value.message.lower()
+
+
+@pytest.mark.parametrize("header", ["²", "-1", "99999", "x"])
+def test_a_header_length_outside_the_body_is_refused(header: str) -> None:
+    with pytest.raises(ProtocolError, match="Inference-Header-Content-Length"):
+        split_body(b"{}", header)
+
+
+def inference(classes: list[Any]) -> Inference:
+    network = Network.from_parameters(
+        [np.full((3, 1), 0.5, dtype=np.float32)],
+        [np.zeros(1, dtype=np.float32)],
+        output="sigmoid",
+        classes=classes,
+    )
+    X = np.array([[1.0, 1.0, 1.0], [-1.0, -1.0, -1.0]], dtype=np.float32)
+    labels, proba = network.predict_with_proba(X)
+    return Inference(LoadedModel("id", "net", 3, network), labels, proba)
+
+
+def read(request: dict[str, Any], result: Inference, specs: dict[str, Any]) -> triton.InferResult:
+    body, header_length = encode_response(InferenceRequest.model_validate(request), result, specs)
+    return triton.InferenceServerClient.parse_response_body(body, header_length=header_length)
+
+
+def test_binary_outputs_read_back_with_tritonclient() -> None:
+    result = inference(["cat", "dog"])
+    specs = output_specs(CLASSIFIER)
+    request = {**tensor(data=[1] * 6), "parameters": {"binary_data_output": True}, "id": "q"}
+
+    answer = read(request, result, specs)
+
+    assert answer.get_response()["id"] == "q"
+    assert answer.get_response()["model_version"] == "3"
+    labels = answer.as_numpy("predictions")
+    assert [label.decode() for label in labels] == ["dog", "cat"]
+    assert result.probabilities is not None
+    np.testing.assert_array_equal(answer.as_numpy("probabilities"), result.probabilities)
+
+
+def test_each_output_chooses_binary_or_json() -> None:
+    result = inference([0, 1])
+    specs = output_specs({**CLASSIFIER, "classes": [0, 1]})
+    request = {
+        **tensor(data=[1] * 6),
+        "parameters": {"binary_data_output": True},
+        "outputs": [
+            {"name": "probabilities", "parameters": {"binary_data": False}},
+            {"name": "predictions"},
+        ],
+    }
+
+    answer = read(request, result, specs)
+
+    outputs = answer.get_response()["outputs"]
+    assert [o["name"] for o in outputs] == ["probabilities", "predictions"]
+    assert "data" in outputs[0] and "data" not in outputs[1]
+    assert answer.as_numpy("predictions").tolist() == [1, 0]
+    assert answer.as_numpy("predictions").dtype == np.int64
+
+
+def test_json_only_answers_carry_no_header_length() -> None:
+    body, header_length = encode_response(
+        InferenceRequest.model_validate(tensor(data=[1] * 6)),
+        inference(["a", "b"]),
+        output_specs(CLASSIFIER),
+    )
+    assert header_length is None
+    assert json.loads(body)["outputs"][0]["data"] == ["b", "a"]
+
+
+@pytest.mark.parametrize(
+    ("outputs", "message"),
+    [
+        ([{"name": "logits"}], "unknown output"),
+        ([{"name": "predictions", "parameters": {"classification": 2}}], "classification"),
+        ([{"name": "predictions", "parameters": {"binary_data": "yes"}}], "true or false"),
+    ],
+)
+def test_unanswerable_outputs_are_protocol_errors(outputs: list[Any], message: str) -> None:
+    request = InferenceRequest.model_validate({**tensor(data=[1] * 6), "outputs": outputs})
+    with pytest.raises(ProtocolError, match=message):
+        encode_response(request, inference(["a", "b"]), output_specs(CLASSIFIER))
+
+
+def test_bytes_serialization_matches_tritonclients_reader() -> None:
+    from app.protocol_v2 import to_binary
+
+    labels = np.array(["", "é", "longer label"], dtype=object)
+    decoded = deserialize_bytes_tensor(to_binary(labels, "BYTES"))
+    assert [item.decode() for item in decoded] == ["", "é", "longer label"]
+
+
+def test_protocol_paths() -> None:
+    assert is_protocol_path("/v2") and is_protocol_path("/v2/models/x")
+    assert not is_protocol_path("/v2x") and not is_protocol_path("/predict")
