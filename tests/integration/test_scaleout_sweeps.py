@@ -32,6 +32,7 @@ def test_grid_sweep_with_celery_workers_runs_two_at_a_time(
             "hyperparameters": {"n_iterations": 200, "validation_fraction": 0.25},
             "grid": {"learning_rate": [0.0003, 0.001, 0.003, 0.01]},
             "max_parallel": 2,
+            "promote": "production",
         }
         response = client.post("/sweeps", json=body)
         assert response.status_code == 202, response.text
@@ -41,6 +42,9 @@ def test_grid_sweep_with_celery_workers_runs_two_at_a_time(
         assert most_at_once(run_intervals(client, [t["job_id"] for t in trials])) <= 2
         assert sweep["best"]["job_id"] == best_by_metric(client, sweep) == trials[0]["job_id"]
         assert [trial["rank"] for trial in trials] == [1, 2, 3, 4]
+        best = client.get(f"/models/{sweep['best']['model_id']}").json()
+        named = client.get("/models/names/celery-search").json()
+        assert named["aliases"] == {"production": best["version"]}
     # The workers started trials 2 and 3 as trials 0 and 1 ended, and published them: neither
     # the API's reconciler nor its pass over undispatched jobs had to.
     sweep_id = sweep["id"]
