@@ -231,8 +231,18 @@ class Client:
         return job
 
     def history(self, job_id: str, since: int = 0) -> JSON:
+        """One page of points after `since`; its `next_since` is set when more are stored."""
         page: JSON = self._json("GET", f"/jobs/{job_id}/history", params={"since": since})
         return page
+
+    def points_after(self, job_id: str, since: int = 0) -> list[JSON]:
+        """Every stored point after `since`, following the pages."""
+        page = self.history(job_id, since)
+        points: list[JSON] = list(page["points"])
+        while page.get("next_since") is not None:
+            page = self.history(job_id, int(page["next_since"]))
+            points.extend(page["points"])
+        return points
 
     def list_jobs(
         self, *, status: str | None = None, limit: int = 50, offset: int = 0

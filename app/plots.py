@@ -11,6 +11,7 @@ import io
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
+import matplotlib
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.backends.backend_svg import FigureCanvasSVG
@@ -25,6 +26,12 @@ VALIDATION_COLOR = "#ff7f0e"
 FIGSIZE_INCHES = (10.0, 4.0)
 DPI = 100
 EMPTY_NOTE = "no history points yet"
+
+# Path simplification merges nearly collinear segments; the images keep every point they are
+# given (callers thin long curves to real points first), so their vertices can be counted. A
+# line over 1,000 points is re-sliced at draw time into a new path that would simplify again,
+# so the switch is the process-wide default (set once, never toggled: no thread sees it change).
+matplotlib.rcParams["path.simplify"] = False
 
 
 def line_gid(metric: str, split: str) -> str:

@@ -27,8 +27,10 @@ class Settings(BaseSettings):
     # A job whose worker has not written a heartbeat for this long is considered abandoned.
     job_lease_seconds: float = Field(default=60.0, gt=0)
     job_time_limit_seconds: float = Field(default=3600.0, gt=0)
-    # How often a running job writes buffered history and checks for cancellation.
-    progress_flush_seconds: float = Field(default=0.1, gt=0)
+    # How often a running job writes buffered history and checks for cancellation. Each flush
+    # stores its points as one packed chunk row: at 0.25 s (the event streams' poll interval,
+    # so no live view sees points later) a job recording 100 points/s writes 25-point chunks.
+    progress_flush_seconds: float = Field(default=0.25, gt=0)
     # How often a live event stream (GET /jobs/{id}/events) looks for new points.
     events_poll_seconds: float = Field(default=0.25, gt=0, le=10)
 

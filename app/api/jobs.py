@@ -12,13 +12,29 @@ from app.api.deps import ExecutorDep, ReadSessionDep, SessionDep, SettingsDep, T
 from app.db.tables import Job, JobStatus
 from app.jobs.submit import submit_and_dispatch
 from app.schemas.common import Limit, Offset, Since, error_responses
-from app.schemas.jobs import HistoryOut, JobAccepted, JobList, JobOut, JobSummary, TrainRequest
+from app.schemas.jobs import (
+    DEFAULT_CURVE_POINTS,
+    MAX_CURVE_POINTS,
+    HistoryOut,
+    JobAccepted,
+    JobList,
+    JobOut,
+    JobSummary,
+    TrainRequest,
+)
 from app.store import history, idempotency, jobs
 
 router = APIRouter(tags=["jobs"], responses=error_responses(400, 401, 404, 409, 413, 422, 429, 503))
-MaxPoints = Annotated[
-    int | None, Query(ge=2, le=1_000_000, description="thin the curve to this many points")
+THINNING = (
+    "at most this many points: a longer curve is thinned to real recorded points (its first "
+    "and last, and per bucket its first, lowest-cost, highest-cost and last)"
+)
+MaxPoints = Annotated[int, Query(ge=2, le=MAX_CURVE_POINTS, description=THINNING)]
+ThinTo = Annotated[int | None, Query(ge=2, le=MAX_CURVE_POINTS, description=THINNING)]
+HistoryLimit = Annotated[
+    int, Query(ge=1, le=MAX_CURVE_POINTS, description="at most this many points per page")
 ]
+DEFAULT_HISTORY_PAGE = 10_000
 
 
 def progress(job: Job) -> float:
@@ -27,10 +43,10 @@ def progress(job: Job) -> float:
     return min(1.0, job.last_iteration / job.n_iterations) if job.n_iterations else 0.0
 
 
-# Learning curves reach 10^4-10^5 points: validating each into HistoryPointOut and serializing it
-# back costs ~2.5 ms per 1,000 points, so the read routes serialize the store's plain dicts (the
-# same shape: missing validation metrics omitted) in one call. The declared response_model still
-# documents the body.
+# A curve read returns up to 10^4-10^5 points: validating each into HistoryPointOut and
+# serializing it back costs ~2.5 ms per 1,000 points, so the read routes serialize the store's
+# plain dicts (the same shape: missing validation metrics omitted) in one call. The declared
+# response_model still documents the body.
 CURVE_BODY: TypeAdapter[dict[str, Any]] = TypeAdapter(dict[str, Any])
 
 
@@ -98,12 +114,24 @@ def list_jobs(
 
 @router.get("/jobs/{job_id}", response_model=JobOut)
 def get_job(
-    job_id: str, session: ReadSessionDep, tenant: TenantDep, max_points: MaxPoints = None
+    job_id: str,
+    session: ReadSessionDep,
+    tenant: TenantDep,
+    max_points: MaxPoints = DEFAULT_CURVE_POINTS,
 ) -> Response:
     job = jobs.get_job(session, tenant, job_id)
-    points = history.read_points(session, job_id, max_points=max_points)
+    curve = history.read_curve(session, job_id, max_points=max_points)
     body = summary(job).model_dump(mode="json")
-    return curve_response({**body, "hyperparameters": job.hyperparameters, "history": points})
+    return curve_response(
+        {
+            **body,
+            "hyperparameters": job.hyperparameters,
+            "history": curve.points,
+            "thinned": curve.thinned,
+            "points_total": curve.total,
+            "full_history": f"/jobs/{job_id}/history",
+        }
+    )
 
 
 @router.get("/jobs/{job_id}/history", response_model=HistoryOut)
@@ -112,13 +140,28 @@ def get_history(
     session: ReadSessionDep,
     tenant: TenantDep,
     since: Since = 0,
-    max_points: MaxPoints = None,
+    limit: HistoryLimit = DEFAULT_HISTORY_PAGE,
+    max_points: ThinTo = None,
 ) -> Response:
+    """Every point after `since`, oldest first, a page of `limit` at a time (follow
+    `next_since`); with `max_points`, one thinned view of them instead."""
     job = jobs.get_job(session, tenant, job_id)
-    points = history.read_points(session, job_id, since=since, max_points=max_points)
-    status_value = JobStatus(job.status).value
+    if max_points is not None:
+        curve = history.read_curve(session, job_id, max_points=max_points, since=since)
+        points, next_since, thinned = curve.points, None, curve.thinned
+    else:
+        page = history.read_page(session, job_id, since=since, limit=limit)
+        points, next_since, thinned = page.points, page.next_since, False
     return curve_response(
-        {"job_id": job_id, "status": status_value, "since": since, "points": points}
+        {
+            "job_id": job_id,
+            "status": JobStatus(job.status).value,
+            "since": since,
+            "limit": limit,
+            "points": points,
+            "next_since": next_since,
+            "thinned": thinned,
+        }
     )
 
 

@@ -1,4 +1,4 @@
-"""SQLAlchemy 2.0 typed tables: datasets, jobs, their history points, and trained models."""
+"""SQLAlchemy 2.0 typed tables: datasets, jobs, their learning curves, and trained models."""
 
 from __future__ import annotations
 
@@ -10,11 +10,11 @@ from sqlalchemy import (
     JSON,
     DateTime,
     Dialect,
-    Float,
     ForeignKey,
     Index,
     Integer,
     LargeBinary,
+    SmallInteger,
     String,
     Text,
     TypeDecorator,
@@ -117,15 +117,21 @@ class Job(Base):
     dispatched_at: Mapped[datetime | None]
 
 
-class HistoryPoint(Base):
-    __tablename__ = "history"
+class HistoryChunk(Base):
+    """Packed learning-curve points (see app/store/curve_codec.py), written once, never updated.
+
+    Level 0 holds every recorded point; level k >= 1 the representatives of its buckets. Rows of
+    a level never overlap, so their last iteration orders and finds them.
+    """
+
+    __tablename__ = "history_chunks"
+    # SQLite: the rows live in the primary key's b-tree, with no second index beside them.
+    __table_args__ = ({"sqlite_with_rowid": False},)
 
     job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True)
-    iteration: Mapped[int] = mapped_column(Integer, primary_key=True)
-    cost: Mapped[float] = mapped_column(Float)
-    accuracy: Mapped[float] = mapped_column(Float)
-    val_cost: Mapped[float | None] = mapped_column(Float)
-    val_accuracy: Mapped[float | None] = mapped_column(Float)
+    level: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    last_iteration: Mapped[int] = mapped_column(Integer, primary_key=True)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 class Model(Base):

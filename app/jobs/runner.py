@@ -56,6 +56,7 @@ class ProgressReporter:
         self._flush_seconds = flush_seconds
         self._deadline = time.monotonic() + time_limit_seconds
         self._pending: list[dict[str, Any]] = []
+        self._curve = history.CurveWriter(job_id)
         self._last_flush = 0.0
         self.cancelled = False
         self.timed_out = False
@@ -77,7 +78,7 @@ class ProgressReporter:
             return
         last_iteration = int(self._pending[-1]["iteration"])
         with transaction(self._factory) as session:
-            history.append_points(session, self._job_id, self._pending)
+            self._curve.append(session, self._pending)
             status = jobs.record_progress(session, self._job_id, self._worker_id, last_iteration)
         self._pending = []
         self.cancelled = self.cancelled or status == JobStatus.CANCELLING

@@ -161,9 +161,20 @@ class JobSummary(BaseModel):
     error: str | None
 
 
+# GET /jobs/{id} returns at most this many points unless ?max_points asks otherwise; no
+# request returns more than MAX_CURVE_POINTS (page through /jobs/{id}/history for all of them).
+DEFAULT_CURVE_POINTS = 2000
+MAX_CURVE_POINTS = 100_000
+
+
 class JobOut(JobSummary):
     hyperparameters: dict[str, Any]
-    history: list[HistoryPointOut]
+    history: list[HistoryPointOut] = Field(
+        description="the learning curve, thinned to max_points real recorded points if longer"
+    )
+    thinned: bool = Field(description="true when history is a subset of the recorded points")
+    points_total: int = Field(description="how many points the job has recorded")
+    full_history: str = Field(description="pages through every recorded point (?since, ?limit)")
 
 
 class JobAccepted(BaseModel):
@@ -182,4 +193,10 @@ class HistoryOut(BaseModel):
     job_id: str
     status: JobStatus
     since: int
+    limit: int
     points: list[HistoryPointOut]
+    next_since: int | None = Field(
+        description="more points are stored: pass this as since for the next page; null when "
+        "this page reached the last stored point"
+    )
+    thinned: bool = Field(description="true only when max_points thinned this page")

@@ -6,6 +6,8 @@ const TERMINAL = new Set(["succeeded", "failed", "cancelled"]);
 const REFRESH_MS = 2000;
 const REDRAW_MS = 100;
 const RECONNECT_MS = 2000;
+// A live chart that grew past this many points reopens its stream for a fresh thinned snapshot.
+const MAX_LIVE_POINTS = 20000;
 
 let refreshTimer = null;
 let jobWatch = null;
@@ -223,7 +225,7 @@ async function streamEvents(path, handlers, signal) {
           if (!event) continue;
           if (event.id !== null) lastId = event.id;
           if (handlers[event.type]) handlers[event.type](event.data);
-          if (event.type === "end" || event.type === "error") return;
+          if (event.type === "end" || event.type === "error" || signal.aborted) return;
         }
       }
     } catch (error) {
@@ -240,19 +242,41 @@ function watchJob(jobId) {
     [accuracyChart.data.datasets[0], "accuracy"], [accuracyChart.data.datasets[1], "val_accuracy"],
   ];
   let redrawPending = false;
+  let drawn = 0;
   const redraw = () => {
     redrawPending = false;
     for (const chart of charts) chart.update("none");
   };
-  jobWatch = new AbortController();
+  const scheduleRedraw = () => {
+    if (!redrawPending) {
+      redrawPending = true;
+      setTimeout(redraw, REDRAW_MS);
+    }
+  };
+  const add = (point) => {
+    for (const [dataset, key] of series) {
+      if (point[key] !== undefined) dataset.data.push({ x: point.iteration, y: point[key] });
+    }
+    drawn += 1;
+  };
+  const watch = new AbortController();
+  jobWatch = watch;
+  // Opened without Last-Event-ID, the stream starts with one thinned snapshot of the curve so
+  // far (at most 2,000 real points, spikes kept), then sends each new point once: opening a
+  // long job never replays its whole history.
   streamEvents(`/jobs/${jobId}/events`, {
+    snapshot(curve) {
+      for (const [dataset] of series) dataset.data = [];
+      drawn = 0;
+      for (const point of curve.points) add(point);
+      scheduleRedraw();
+    },
     point(point) {
-      for (const [dataset, key] of series) {
-        if (point[key] !== undefined) dataset.data.push({ x: point.iteration, y: point[key] });
-      }
-      if (!redrawPending) {
-        redrawPending = true;
-        setTimeout(redraw, REDRAW_MS);
+      add(point);
+      scheduleRedraw();
+      if (drawn > MAX_LIVE_POINTS && !watch.signal.aborted) {
+        watch.abort();
+        watchJob(jobId);
       }
     },
     status: showJobState,
@@ -267,7 +291,7 @@ function watchJob(jobId) {
     failed(message) {
       showMessage(`Could not watch this job: ${message}`, true);
     },
-  }, jobWatch.signal);
+  }, watch.signal);
 }
 
 function showJob(jobId) {

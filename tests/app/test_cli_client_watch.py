@@ -115,7 +115,11 @@ def test_reuse_a_dataset_with_every_hyperparameter_flag(
     hyperparameters = job["hyperparameters"]
     assert hyperparameters["batch_size"] == 16 and hyperparameters["l2"] == 0.001
     assert hyperparameters["lr_decay"] == "step" and hyperparameters["decay_steps"] == 10
-    assert hyperparameters["early_stopping"] == {"patience": 5, "min_delta": 0.0001}
+    assert hyperparameters["early_stopping"] == {
+        "patience": 5,
+        "min_delta": 0.0001,
+        "restore_best": True,
+    }
     assert hyperparameters["momentum"] == 0.8 and hyperparameters["dtype"] == "float64"
 
     watched = dnn_service("watch", accepted["id"], "--no-curves", url=url)

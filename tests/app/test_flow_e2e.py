@@ -63,8 +63,12 @@ def test_upload_train_watch_predict(client: httpx.Client) -> None:
 
     job = wait_for(client, job_id, {"succeeded"})
     assert job["progress"] == 1.0 and job["error"] is None
-    assert len(job["history"]) == 3000
+    # 3,000 points: more than GET /jobs/{id} returns by default, so a thinned view of them.
+    assert job["points_total"] == 3000 and job["thinned"]
+    assert len(job["history"]) <= 2000
+    assert job["history"][0]["iteration"] == 1
     final = job["history"][-1]
+    assert final["iteration"] == 3000
     assert final["cost"] < job["history"][0]["cost"]
 
     model = client.get(f"/models/{job['model_id']}").json()

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -12,33 +10,9 @@ import httpx
 import numpy as np
 import pytest
 from live_server import LiveServer
+from sse_events import read_events
 
 pytestmark = pytest.mark.slow
-
-
-@dataclass
-class Event:
-    event: str
-    data: str
-    id: str | None
-
-    def json(self) -> Any:
-        return json.loads(self.data)
-
-
-def read_events(response: httpx.Response) -> Iterator[Event]:
-    """A minimal text/event-stream parser (the WHATWG rules this server's output needs)."""
-    fields: dict[str, list[str]] = {}
-    for line in response.iter_lines():
-        if line == "":
-            if "data" in fields:
-                event_id = fields["id"][-1] if "id" in fields else None
-                name = fields.get("event", ["message"])[-1]
-                yield Event(name, "\n".join(fields["data"]), event_id)
-            fields = {}
-        elif not line.startswith(":"):
-            name, _, value = line.partition(":")
-            fields.setdefault(name, []).append(value.removeprefix(" "))
 
 
 @pytest.fixture(scope="module")
@@ -78,10 +52,19 @@ def test_stream_yields_every_point_once_then_ends(http: httpx.Client) -> None:
         assert response.headers["content-type"].startswith("text/event-stream")
         events = list(read_events(response))  # returns only because the server ends the stream
 
+    # Opened without Last-Event-ID: one snapshot of the curve so far (1,500 points never need
+    # thinning), then every later point once.
+    assert events[0].event == "snapshot"
+    snapshot = events[0].json()
+    assert not snapshot["thinned"] and snapshot["points_total"] == len(snapshot["points"])
+    if snapshot["points"]:
+        assert events[0].id == str(snapshot["points"][-1]["iteration"])
+    assert [e.event for e in events].count("snapshot") == 1
     points = [e for e in events if e.event == "point"]
-    assert [p.json()["iteration"] for p in points] == list(range(1, 1501))
+    received = snapshot["points"] + [p.json() for p in points]
+    assert [p["iteration"] for p in received] == list(range(1, 1501))
     assert all(p.id == str(p.json()["iteration"]) for p in points)
-    assert {"cost", "accuracy", "val_cost", "val_accuracy"} <= set(points[-1].json())
+    assert {"cost", "accuracy", "val_cost", "val_accuracy"} <= set(received[-1])
 
     assert events[-1].event == "end"
     final = events[-1].json()
@@ -92,7 +75,7 @@ def test_stream_yields_every_point_once_then_ends(http: httpx.Client) -> None:
 
     # The stream agrees with the stored history.
     stored = http.get(f"/jobs/{job_id}/history").json()["points"]
-    assert [p.json() for p in points] == stored
+    assert received == stored
 
 
 def test_last_event_id_resumes_after_that_iteration(http: httpx.Client) -> None:
@@ -100,13 +83,16 @@ def test_last_event_id_resumes_after_that_iteration(http: httpx.Client) -> None:
     seen: list[int] = []
     with http.stream("GET", f"/jobs/{job_id}/events") as response:
         for event in read_events(response):
+            if event.event == "snapshot":
+                seen += [point["iteration"] for point in event.json()["points"]]
             if event.event == "point":
                 seen.append(int(event.id or 0))
-            if len(seen) == 100:
+            if len(seen) >= 100:
                 break  # drop the connection mid-job, as a flaky network would
     headers = {"Last-Event-ID": str(seen[-1])}
     with http.stream("GET", f"/jobs/{job_id}/events", headers=headers) as response:
         events = list(read_events(response))
+    assert "snapshot" not in [e.event for e in events], "a resumed stream sends no snapshot"
     seen += [int(e.id or 0) for e in events if e.event == "point"]
     assert seen == list(range(1, 801)), "every point exactly once across the reconnect"
     assert events[-1].event == "end"

@@ -78,7 +78,10 @@ def test_train_poll_predict_across_two_workers(start_cluster: Callable[..., Any]
         assert len({rows[job_id].worker_id for job_id in job_ids}) == 2, "both workers trained"
 
         job = client.get(f"/jobs/{job_ids[0]}").json()
-        iterations = [point["iteration"] for point in job["history"]]
+        # 3,000 points: GET /jobs/{id} thins them to 2,000 at most; /history has them all.
+        assert job["thinned"] and job["points_total"] == 3000
+        page = client.get(f"/jobs/{job_ids[0]}/history").json()
+        iterations = [point["iteration"] for point in page["points"]]
         assert iterations == list(range(1, 3001)), "every point once, in order"
         final = job["history"][-1]
 

@@ -89,7 +89,7 @@ def test_migrations_give_postgresql_and_sqlite_identical_schemas(
     migrate(postgres_url)
     migrate(sqlite_url)
     on_postgres, on_sqlite = schema(postgres_url), schema(sqlite_url)
-    assert {"datasets", "jobs", "history", "models", "alembic_version"} <= set(on_postgres)
+    assert {"datasets", "jobs", "history_chunks", "models", "alembic_version"} <= set(on_postgres)
     assert on_postgres == on_sqlite
 
 
