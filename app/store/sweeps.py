@@ -15,7 +15,6 @@ from sqlalchemy.orm import Session
 
 from app.db.tables import (
     ACTIVE_STATES,
-    HistoryPoint,
     Job,
     Model,
     Sweep,
@@ -25,7 +24,7 @@ from app.db.tables import (
 )
 from app.errors import NotFound
 from app.ids import new_id
-from app.store.history import POINT_COLUMNS
+from app.store import history
 
 
 def create_sweep(
@@ -173,23 +172,10 @@ def final_metrics(session: Session, jobs: Sequence[Job]) -> dict[str, dict[str, 
     if model_ids:
         rows = session.execute(select(Model.job_id, Model.metrics).where(Model.id.in_(model_ids)))
         found = {job_id: dict(metrics) for job_id, metrics in rows if job_id}
-    missing = [job.id for job in jobs if job.id not in found]
-    if missing:
-        last = (
-            select(HistoryPoint.job_id, func.max(HistoryPoint.iteration).label("iteration"))
-            .where(HistoryPoint.job_id.in_(missing))
-            .group_by(HistoryPoint.job_id)
-            .subquery()
-        )
-        table = HistoryPoint.__table__
-        query = select(table.c.job_id, *(table.c[key] for key in POINT_COLUMNS)).join(
-            last,
-            (table.c.job_id == last.c.job_id) & (table.c.iteration == last.c.iteration),
-        )
-        for job_id, *values in session.execute(query):
-            found[job_id] = {
-                key: value
-                for key, value in zip(POINT_COLUMNS, values, strict=True)
-                if value is not None
-            }
+    for job in jobs:
+        if job.id not in found:
+            # The curve's last point; a two-point view reads only the curve's ends.
+            points = history.read_curve(session, job.id, max_points=2).points
+            if points:
+                found[job.id] = points[-1]
     return found
