@@ -39,6 +39,8 @@ from threadpoolctl import threadpool_info
 ROOT = Path(__file__).resolve().parent.parent
 LEARNING_RATE = 0.01
 PEERS = ("core", "torch", "sklearn")
+# The BLAS-bound limit: the matrix products of one step alone (see run_limit), timed as a peer.
+LIMIT = "limit"
 
 
 @dataclass(frozen=True)
@@ -154,10 +156,35 @@ def run_sklearn(workload: Workload, X: np.ndarray, y: np.ndarray, n: int) -> flo
     return float(model.loss_curve_[-1])
 
 
-RUNNERS = {"core": run_core, "torch": run_torch, "sklearn": run_sklearn}
-MODULES = {"core": "core", "torch": "torch", "sklearn": "sklearn.neural_network"}
+_PRODUCTS: dict[str, list[Any]] = {}
+
+
+def run_limit(workload: Workload, X: np.ndarray, y: np.ndarray, n: int) -> float:
+    """``n`` steps' worth of the step's matrix products alone: the BLAS-bound limit.
+
+    Per layer ``Z = A @ W``, ``dW = A.T @ dZ`` and, after the first, ``dA = dZ @ W.T`` (the
+    one-unit output layer's outer product by broadcasting, its fastest form), on C-contiguous
+    float32 operands of the plain network's shapes (no bias column), the first layer's input
+    being the benchmark's own ``X``, with numpy's BLAS and threads. The operands are built on
+    the first (warm-up) call, outside the timed run. Nothing but products: no bias, activation,
+    cost or update, so no training loop can be faster.
+    """
+    from core_step_profile import product_operands  # a sibling script, not a package
+
+    if workload.name not in _PRODUCTS:
+        products = product_operands(workload.layer_dims, len(X), np.random.default_rng(1), X)
+        _PRODUCTS[workload.name] = [run for _, run in products]
+    del y
+    for _ in range(n):
+        for run in _PRODUCTS[workload.name]:
+            run()
+    return float("nan")
+
+
+RUNNERS = {"core": run_core, "torch": run_torch, "sklearn": run_sklearn, LIMIT: run_limit}
+MODULES = {"core": "core", "torch": "torch", "sklearn": "sklearn.neural_network", LIMIT: "numpy"}
 # Our core's speed is NumPy's (and its BLAS's), so its row shows NumPy's version.
-DISTRIBUTIONS = {"core": "numpy", "torch": "torch", "sklearn": "scikit-learn"}
+DISTRIBUTIONS = {"core": "numpy", "torch": "torch", "sklearn": "scikit-learn", LIMIT: "numpy"}
 
 
 def child(peer: str, workload: Workload, iterations: int) -> dict[str, float | str]:
@@ -187,6 +214,12 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="few iterations, for a smoke run")
     parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds (default 5)")
     parser.add_argument("--workload", choices=[w.name for w in WORKLOADS], action="append")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        help="BLAS/OpenMP threads for every peer (sets OPENBLAS_NUM_THREADS and OMP_NUM_THREADS "
+        "for the children; default: numpy's own choice)",
+    )
     parser.add_argument("--child", nargs=3, metavar=("PEER", "WORKLOAD", "ITERATIONS"))
     args = parser.parse_args()
     by_name = {w.name: w for w in WORKLOADS}
@@ -195,10 +228,22 @@ def main() -> None:
         print(json.dumps(child(peer, by_name[name], int(iterations))))
         return
 
+    if args.threads is not None:
+        # Set before any child starts; the children read it when their BLAS loads.
+        os.environ["OPENBLAS_NUM_THREADS"] = os.environ["OMP_NUM_THREADS"] = str(args.threads)
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(args.threads)  # so that the header below reports it
     # Linux keeps ru_maxrss across fork and exec, so this parent stays small (no torch or
     # scikit-learn import here) lest its peak be counted in the children's.
     print(f"numpy {np.__version__}; peer versions are printed with their rows")
     print(f"BLAS threads (all peers): {blas_threads()}; cpus: {os.cpu_count()}")
+    for pool in threadpool_info():  # which kernels run, as threadpoolctl reports them
+        if pool["user_api"] == "blas":
+            print(
+                f"numpy's BLAS: {pool['internal_api']} {pool['version']}, "
+                f"kernel {pool.get('architecture')}, {pool.get('threading_layer')}"
+            )
     for var in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OMP_NUM_THREADS"):
         print(f"{var}={os.environ.get(var, '(unset)')}")
     workloads = [by_name[name] for name in args.workload] if args.workload else WORKLOADS
@@ -208,15 +253,15 @@ def main() -> None:
             f"\n{workload.name}: dims {workload.layer_dims}, {workload.n_samples} samples, "
             f"{iterations} iterations per timing, {args.rounds} interleaved rounds"
         )
-        runs: dict[str, list[dict[str, Any]]] = {peer: [] for peer in PEERS}
+        runs: dict[str, list[dict[str, Any]]] = {peer: [] for peer in (*PEERS, LIMIT)}
         for round_ in range(1, args.rounds + 1):
-            for peer in PEERS:
+            for peer in (*PEERS, LIMIT):
                 command = [sys.executable, __file__, "--child", peer, workload.name]
                 command.append(str(iterations))
                 output = subprocess.run(command, check=True, capture_output=True, text=True)
                 runs[peer].append(json.loads(output.stdout))
-            speeds = "  ".join(f"{p} {runs[p][-1]['it_per_s']:7.1f}" for p in PEERS)
-            print(f"  round {round_}: it/s  {speeds}")
+            speeds = "  ".join(f"{p} {runs[p][-1]['it_per_s']:7.1f}" for p in (*PEERS, LIMIT))
+            print(f"  round {round_}: it/s  {speeds}", flush=True)
         print(
             f"  {'peer':8} {'best it/s':>10} {'median':>8} {'peak MiB':>9} "
             f"{'final cost':>12}  version"
@@ -234,6 +279,18 @@ def main() -> None:
         print(
             f"  ratios (best-of): ours/torch {best['core'] / best['torch']:.2f}x, "
             f"ours/sklearn {best['core'] / best['sklearn']:.2f}x"
+        )
+        limits = [r["it_per_s"] for r in runs[LIMIT]]
+        fractions = [c["it_per_s"] / lim for c, lim in zip(runs["core"], limits, strict=True)]
+        print(
+            f"  BLAS-bound limit (the step's products alone, same shapes, float32, "
+            f"{runs[LIMIT][0]['threads']} threads): best {1e3 / max(limits):.1f} ms/step "
+            f"({max(limits):.1f} it/s), median {1e3 / statistics.median(limits):.1f} ms/step"
+        )
+        print(
+            f"  fraction of the limit reached by the core (its it/s over the limit's): "
+            f"best-of {best['core'] / max(limits):.2f}, per round "
+            f"{min(fractions):.2f}-{max(fractions):.2f} (median {statistics.median(fractions):.2f})"
         )
 
 

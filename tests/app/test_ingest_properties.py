@@ -1,7 +1,7 @@
 """Generated CSV, JSON and .npz/.npy bodies thrown at POST /datasets on a live server.
 
 Whatever arrives, the answer is a 2xx, or a 4xx in the one error shape; never a 5xx. A dataset
-row is stored exactly when the answer is 2xx. The seed is fixed and the examples are bounded.
+row is stored exactly when the answer is 201 (200: the same content, stored once). The seed is fixed and the examples are bounded.
 """
 
 from __future__ import annotations
@@ -60,7 +60,10 @@ class Probe:
             assert set(body["error"]) == {"code", "message", "details"}, body
             assert isinstance(body["error"]["message"], str) and body["error"]["message"]
         stored = self.count() - before
-        assert stored == (1 if response.status_code < 300 else 0), response.text
+        # 201 stores a row; 200 is the same content stored before (deduplicated): no new row.
+        assert stored == (1 if response.status_code == 201 else 0), response.text
+        if response.status_code == 200:
+            assert response.json()["deduplicated"] is True
         return response
 
 

@@ -90,3 +90,35 @@ def test_widening_layer_gradients_match_central_differences(l2: float) -> None:
     assert workspace.transposed_gradients  # the transposed path is the one under test
     workspace.step(X, Y, l2)
     assert_gradients_match(net, X, Y, l2, workspace.gradients)
+
+
+@pytest.mark.parametrize("hidden", [(3, 6), (6,)])
+@pytest.mark.parametrize("output", ["sigmoid", "softmax"])
+@pytest.mark.parametrize("activation", sorted(ACTIVATIONS))
+def test_row_blocks_give_the_same_step(
+    activation: str, output: str, hidden: tuple[int, ...]
+) -> None:
+    # Large batches run their elementwise work in row blocks (and accumulate the first bias
+    # gradient block by block); tiny blocks force that path on a small problem.
+    rng = np.random.default_rng(11)
+    n_out = 1 if output == "sigmoid" else 3
+    net = Network((4, *hidden, n_out), activation, output, init="xavier", seed=2, dtype="float64")
+    for b in net.biases:
+        b[:] = rng.standard_normal(b.shape) * 0.1
+    X = rng.standard_normal((50, 4))
+    labels = rng.integers(0, 2, 50) if output == "sigmoid" else np.arange(50) % 3
+    Y, _ = encode_targets(labels, output, n_out, net.dtype)
+    whole = Workspace(net, len(X))
+    blocked = Workspace(net, len(X), gather=True, block_bytes=56)  # 1-2 rows per block
+    assert len(blocked._full_views[0].blocks) > 4
+    cost, output_ = whole.step(X, Y, 0.1)
+    blocked_cost, blocked_output = blocked.step(X, Y, 0.1)
+    assert blocked_cost == pytest.approx(cost, rel=1e-12)
+    np.testing.assert_allclose(blocked_output, output_, rtol=1e-12)
+    np.testing.assert_allclose(blocked.packed_gradients, whole.packed_gradients, rtol=1e-10)
+    assert_gradients_match(net, X, Y, 0.1, blocked.gradients)
+    # A partial batch through the blocked workspace equals a workspace of its size.
+    partial_cost, _ = blocked.step(X[:37], Y[:37], 0.0)
+    exact = Workspace(net, 37)
+    assert partial_cost == pytest.approx(exact.step(X[:37], Y[:37], 0.0)[0], rel=1e-12)
+    np.testing.assert_allclose(blocked.packed_gradients, exact.packed_gradients, rtol=1e-10)
