@@ -1,6 +1,6 @@
 # syntax=docker/dockerfile:1
 # dnn-service: one image for the API (`dnn-service serve`), the workers (`dnn-service worker`)
-# and the migrate step: the package with its [celery] and [postgres] extras, every dependency
+# and the migrate step: the package with its [celery], [postgres] and [onnx] extras, every dependency
 # at the version pinned in requirements.lock (the same pins ./scripts/test installs and tests).
 
 # --- build: turn the project and its locked dependencies into wheels ------------------------

@@ -50,11 +50,19 @@ def _stdout() -> Console:
     return Console(file=sys.stdout, highlight=False)
 
 
-def _curves(history: list[JSON], err: TextIO) -> None:
+def _curves(job: JSON, err: TextIO) -> None:
+    history = job["history"]
     if not history:
         return
     console = Console(file=err)
-    drawing = draw_curves(history, width=console.width, color=console.is_terminal)
+    hyperparameters = job.get("hyperparameters") or {}
+    drawing = draw_curves(
+        history,
+        width=console.width,
+        color=console.is_terminal,
+        task=hyperparameters.get("task"),
+        batch_size=hyperparameters.get("batch_size"),
+    )
     err.write(drawing + "\n")
 
 
@@ -70,7 +78,7 @@ def follow(api: Client, job_id: str, err: TextIO, *, curves: bool = True) -> JSO
         view.close()
     assert job is not None  # watch yields at least the final state
     if curves:
-        _curves(api.get_job(job_id, max_points=2000)["history"], err)
+        _curves(api.get_job(job_id, max_points=2000), err)
     return job
 
 
@@ -152,7 +160,7 @@ def _show(args: argparse.Namespace) -> int:
         return _json_out(job)
     _stdout().print(cli_tables.job_details(job))
     if not args.no_curves:
-        _curves(job["history"], sys.stdout)
+        _curves(job, sys.stdout)
     return 0
 
 

@@ -26,6 +26,8 @@ from rich.progress import (
 )
 from rich.text import Text
 
+from app.curve_labels import metric_label, x_label
+
 JSON = dict[str, Any]
 CURVE_HEIGHT = 14
 MAX_CURVE_WIDTH = 100
@@ -134,8 +136,17 @@ class ProgressView:
             self._live = None
 
 
-def draw_curves(history: Sequence[JSON], *, width: int, color: bool, title_suffix: str = "") -> str:
-    """Cost (log scale) and accuracy against the iteration, train and validation lines."""
+def draw_curves(
+    history: Sequence[JSON],
+    *,
+    width: int,
+    color: bool,
+    title_suffix: str = "",
+    task: str | None = None,
+    batch_size: int | None = None,
+) -> str:
+    """Cost (log scale) and accuracy (R² for regression) against the iteration (the epoch for
+    mini-batch runs), train and validation lines."""
     import plotext
 
     width = max(40, min(width, MAX_CURVE_WIDTH))
@@ -175,8 +186,9 @@ def draw_curves(history: Sequence[JSON], *, width: int, color: bool, title_suffi
         figure.ruler("x").ticks(ticks, [str(tick) for tick in ticks])
         # The key goes in the title: a legend box inside the canvas would hide the curve.
         scale = " (log scale)" if log else ""
-        figure.title(f"{title}{scale}{title_suffix}: {'  '.join(keys)}")
-        figure.label("iteration")
+        label = metric_label(title, task)
+        figure.title(f"{label}{scale}{title_suffix}: {'  '.join(keys)}")
+        figure.label(x_label(batch_size))
         try:
             drawing = str(figure.build())
         except (ValueError, ZeroDivisionError, IndexError):

@@ -135,6 +135,13 @@ DATASET: dict[str, Any] = {
     "task": "binary",
     "classes": ["benign", "malignant"],
 }
+HYPERPARAMETERS: dict[str, Any] = {
+    "hidden_layers": [16, 8],
+    "n_iterations": 500,
+    "learning_rate": 0.01,
+    "optimizer": "adam",
+    "validation_fraction": 0.2,
+}
 SUMMARY: dict[str, Any] = {
     "id": JOB_ID,
     "status": "succeeded",
@@ -146,6 +153,16 @@ SUMMARY: dict[str, Any] = {
     "model_name": "breast_cancer.csv",
     "model_id": MODEL_ID,
     "error": None,
+    "hyperparameters": {**HYPERPARAMETERS, "task": "binary"},
+    "metrics": {
+        "cost": 0.041,
+        "accuracy": 0.989,
+        "val_cost": 0.0873,
+        "val_accuracy": 0.974,
+        "best_iteration": 471,
+        "stopped_early": False,
+        "n_iterations_run": 500,
+    },
 }
 POINTS = [
     {
@@ -163,13 +180,6 @@ POINTS = [
         "val_accuracy": 0.974,
     },
 ]
-HYPERPARAMETERS: dict[str, Any] = {
-    "hidden_layers": [16, 8],
-    "n_iterations": 500,
-    "learning_rate": 0.01,
-    "optimizer": "adam",
-    "validation_fraction": 0.2,
-}
 MODEL: dict[str, Any] = {
     "id": MODEL_ID,
     "name": "breast_cancer.csv",
@@ -249,7 +259,7 @@ EXAMPLES: dict[Key, tuple[str, str, Any]] = {
     ("GET", "/jobs/{job_id}"): (
         "200",
         "application/json",
-        {**SUMMARY, "hyperparameters": HYPERPARAMETERS, "history": POINTS},
+        {**SUMMARY, "history": POINTS},
     ),
     ("GET", "/jobs/{job_id}/history"): (
         "200",

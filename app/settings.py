@@ -27,6 +27,12 @@ class Settings(BaseSettings):
     # A job whose worker has not written a heartbeat for this long is considered abandoned.
     job_lease_seconds: float = Field(default=60.0, gt=0)
     job_time_limit_seconds: float = Field(default=3600.0, gt=0)
+    # A running job stores its training state this often (and when cancelled), so a worker's
+    # death costs at most this much training.
+    checkpoint_seconds: float = Field(default=30.0, gt=0)
+    # Claims of one job: a job whose worker dies is queued again (and resumed from its last
+    # checkpoint) until it has been claimed this many times, then fails.
+    max_attempts: int = Field(default=3, ge=1, le=100)
     # How often a running job writes buffered history and checks for cancellation. Each flush
     # stores its points as one packed chunk row: at 0.25 s (the event streams' poll interval,
     # so no live view sees points later) a job recording 100 points/s writes 25-point chunks.

@@ -6,13 +6,23 @@ The public API::
     result = train(net, X, y, TrainConfig(learning_rate=0.1, n_iterations=2000))
     result.history[-1]["cost"], net.predict(X_new), net.predict_proba(X_new)
     same = Network.from_bytes(net.to_bytes())
+    more = train(net, X, y, TrainConfig(n_iterations=500), state=result.state)  # continues
 """
 
 from core.errors import CoreError, DivergenceError, ModelFormatError
 from core.network import Network
-from core.training import EarlyStopping, ProgressCallback, TrainConfig, TrainResult, train
+from core.state import TrainState
+from core.training import (
+    CheckpointCallback,
+    EarlyStopping,
+    ProgressCallback,
+    TrainConfig,
+    TrainResult,
+    train,
+)
 
 __all__ = [
+    "CheckpointCallback",
     "CoreError",
     "DivergenceError",
     "EarlyStopping",
@@ -21,5 +31,6 @@ __all__ = [
     "ProgressCallback",
     "TrainConfig",
     "TrainResult",
+    "TrainState",
     "train",
 ]

@@ -27,9 +27,40 @@ class Optimizer:
     """
 
     linear = True
+    #: Names of the per-parameter state arrays, in :meth:`state_arrays` order.
+    state_names: tuple[str, ...] = ()
 
     def __init__(self, parameters: Sequence[Array]) -> None:
         del parameters
+
+    @property
+    def step_count(self) -> int:
+        """Steps taken so far, where the update depends on it (Adam's bias correction)."""
+        return 0
+
+    def state_arrays(self) -> dict[str, Array]:
+        """Copies of the state the next step depends on, as ``{"<name>.<i>": array}``."""
+        return {
+            f"{name}.{i}": array.copy()
+            for name in self.state_names
+            for i, array in enumerate(getattr(self, name))
+        }
+
+    def load_state(self, arrays: dict[str, Array], step_count: int) -> None:
+        """Put back what :meth:`state_arrays` and :attr:`step_count` returned (copied in place).
+
+        Raises
+        ------
+        ValueError
+            Arrays missing or of other shapes than this optimizer's parameters.
+        """
+        for name in self.state_names:
+            for i, target in enumerate(getattr(self, name)):
+                source = arrays.get(f"{name}.{i}")
+                if source is None or source.shape != target.shape:
+                    raise ValueError(f"optimizer state {name}.{i} is missing or of another shape")
+                np.copyto(target, source)
+        del step_count
 
     def step(self, parameters: Sequence[Array], gradients: Sequence[Array], lr: float) -> None:
         """Update ``parameters`` in place from ``gradients`` (which are overwritten)."""
@@ -45,6 +76,8 @@ class Momentum(Optimizer):
     Nesterov's look-ahead is applied in the reformulation used by scikit-learn and PyTorch:
     ``p <- p + mu v - lr g`` with the updated velocity ``v``.
     """
+
+    state_names = ("velocities",)
 
     def __init__(self, parameters: Sequence[Array], mu: float, nesterov: bool) -> None:
         self.mu = mu
@@ -69,6 +102,7 @@ class Adam(Optimizer):
     """Adam (Kingma & Ba) with bias correction folded into the step size."""
 
     linear = False
+    state_names = ("first", "second")
 
     def __init__(
         self, parameters: Sequence[Array], beta1: float, beta2: float, epsilon: float
@@ -80,6 +114,14 @@ class Adam(Optimizer):
         self.first = [np.zeros_like(p) for p in parameters]
         self.second = [np.zeros_like(p) for p in parameters]
         self.scratch = [np.empty_like(p) for p in parameters]
+
+    @property
+    def step_count(self) -> int:
+        return self.t
+
+    def load_state(self, arrays: dict[str, Array], step_count: int) -> None:
+        super().load_state(arrays, step_count)
+        self.t = step_count
 
     def step(self, parameters: Sequence[Array], gradients: Sequence[Array], lr: float) -> None:
         self.t += 1

@@ -1,10 +1,11 @@
-"""The training loop: configuration, early stopping, progress callback and result."""
+"""The training loop: configuration, early stopping, progress and checkpoint callbacks, result."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -16,16 +17,12 @@ from core.errors import DivergenceError
 from core.network import Network
 from core.optimizers import Optimizer, learning_rate_at, make_optimizer
 from core.outputs import ACCURACY
-from core.preprocessing import (
-    as_feature_matrix,
-    encode_targets,
-    fit_standardization,
-    split_indices,
-    standardize,
-)
+from core.state import EarlyStoppingState, Snapshot, TrainState
+from core.training_data import prepare
 
 Metrics = dict[str, float]
 ProgressCallback = Callable[[int, Metrics], bool | None]
+CheckpointCallback = Callable[[int, Callable[[], TrainState]], None]
 
 
 @dataclass(frozen=True)
@@ -137,17 +134,27 @@ class TrainResult:
     ----------
     network : Network
     history : list of dict
-        One point per recorded iteration: ``iteration`` (1-based), ``cost``, ``accuracy``
-        (R² for regression), plus ``val_cost`` and ``val_accuracy`` when validating. ``cost``
-        and ``accuracy`` are measured in the iteration's own forward pass, i.e. before its
-        update; with mini-batches they are averages over the epoch's batches.
+        One point per recorded iteration: ``iteration`` (1-based, counted from the first run
+        when training continues a state), ``cost``, ``accuracy`` (R² for regression), plus
+        ``val_cost`` and ``val_accuracy`` when validating. ``cost`` and ``accuracy`` are
+        measured in the iteration's own forward pass, i.e. before its update; with
+        mini-batches they are averages over the epoch's batches.
     n_iterations_run : int
+        Iterations run by this call.
     stopped_early : bool
         Early stopping ended training.
     stopped_by_callback : bool
         ``on_progress`` returned ``True``.
     best_iteration : int or None
-        The iteration whose parameters early stopping kept.
+        The iteration of the best monitored cost (early stopping).
+    restored_best : bool
+        The network holds the best iteration's parameters rather than the last ones.
+    held_point : dict or None
+        The history point measured with the parameters the network holds: the best one when
+        restored (possibly from an earlier run continued here), else the last one.
+    state : TrainState or None
+        The state after the last iteration run, to continue from with ``train(...,
+        state=...)``; ``state.restored_best()`` is the state of the parameters held.
     """
 
     network: Network
@@ -156,50 +163,48 @@ class TrainResult:
     stopped_early: bool = False
     stopped_by_callback: bool = False
     best_iteration: int | None = None
+    restored_best: bool = False
+    held_point: Metrics | None = None
+    state: TrainState | None = None
 
 
-@dataclass
 class _Monitor:
-    """Early-stopping state: the best monitored cost so far and its parameters."""
+    """Early-stopping state: the best monitored cost so far and a snapshot of its state."""
 
-    rule: EarlyStopping
-    best_cost: float = math.inf
-    best_iteration: int | None = None
-    best_parameters: list[Array] | None = None
-    waited: int = 0
+    def __init__(self, rule: EarlyStopping, carried: EarlyStoppingState | None) -> None:
+        self.rule = rule
+        carried = carried or EarlyStoppingState()
+        self.best_cost = carried.best_cost
+        self.best_iteration = carried.best_iteration
+        self.waited = carried.waited
+        self.best = carried.best
 
-    def should_stop(self, iteration: int, cost: float, net: Network) -> bool:
+    def should_stop(self, iteration: int, cost: float, capture: Callable[[], Snapshot]) -> bool:
         if cost < self.best_cost - self.rule.min_delta:
             self.best_cost, self.best_iteration, self.waited = cost, iteration, 0
             if self.rule.restore_best:
-                self.best_parameters = net.get_parameters()
+                self.best = capture()
             return False
         self.waited += 1
         return self.waited >= self.rule.patience
 
+    def state(self) -> EarlyStoppingState:
+        return EarlyStoppingState(self.best_cost, self.best_iteration, self.waited, self.best)
 
-def _prepare(
-    net: Network, X: ArrayLike, y: ArrayLike, config: TrainConfig, rng: np.random.Generator
-) -> tuple[Array, Array, Array, Array]:
-    """Flatten, encode, split and standardize; record input shape, classes and scaling on net."""
-    X_array = np.asarray(X)
-    X2d = as_feature_matrix(X_array, net.n_features, net.dtype)
-    Y, classes = encode_targets(y, net.output, net.layer_dims[-1], net.dtype)
-    if len(Y) != len(X2d):
-        raise ValueError(f"X has {len(X2d)} samples but y has {len(Y)}")
-    train_rows, val_rows = split_indices(len(X2d), config.validation_fraction, rng)
-    if len(val_rows):
-        X_train, Y_train, X_val, Y_val = X2d[train_rows], Y[train_rows], X2d[val_rows], Y[val_rows]
-    else:
-        X_train, Y_train, X_val, Y_val = X2d, Y, X2d[:0], Y[:0]
-    net.feature_mean = net.feature_scale = None
-    if config.standardize:
-        mean, scale = fit_standardization(X_train)
-        X_train, X_val = standardize(X_train, mean, scale), standardize(X_val, mean, scale)
-        net.feature_mean, net.feature_scale = mean, scale
-    net.input_shape = tuple(X_array.shape[1:])
-    net.classes = classes
-    return X_train, Y_train, X_val, Y_val
+
+def _load_state(net: Network, optimizer: Optimizer, name: str, state: TrainState) -> None:
+    """Put the state's parameters into ``net`` and, for the same optimizer, its state."""
+    packed = net.packed_parameters()
+    parameters = state.current.parameters
+    if parameters.shape != packed.shape or parameters.dtype != packed.dtype:
+        raise ValueError(
+            f"the training state holds {parameters.size} {parameters.dtype} parameters; "
+            f"this network has {packed.size} {packed.dtype}"
+        )
+    np.copyto(packed, parameters)
+    # Another optimizer (or momentum <-> nesterov) starts from a fresh state by design.
+    if state.current.optimizer == name:
+        optimizer.load_state(state.current.optimizer_arrays, state.current.optimizer_steps)
 
 
 def _minibatch_epoch(
@@ -243,8 +248,11 @@ def train(
     y: ArrayLike,
     config: TrainConfig | None = None,
     on_progress: ProgressCallback | None = None,
+    *,
+    state: TrainState | None = None,
+    on_checkpoint: CheckpointCallback | None = None,
 ) -> TrainResult:
-    """Train ``net`` in place by backpropagation.
+    """Train ``net`` in place by backpropagation, or continue training from ``state``.
 
     Parameters
     ----------
@@ -255,9 +263,22 @@ def train(
     y : array-like of shape (n_samples,) or (n_samples, n_outputs)
         Class labels of any sortable values, or regression targets.
     config : TrainConfig, optional
+        With a ``state``, ``n_iterations`` more iterations are run; the learning rate, its
+        schedule (whose position is the iteration count), L2, batch size, early stopping and
+        the optimizer's constants may differ from the earlier run's. A different optimizer
+        starts from a fresh optimizer state.
     on_progress : callable ``(iteration, metrics) -> bool | None``, optional
         Called at every recorded iteration with its history point; returning ``True`` stops
-        training cleanly (the result keeps the history so far).
+        training cleanly after that iteration (the result keeps the history so far).
+    state : TrainState, optional
+        Continue from this state (a ``TrainResult.state``): its parameters replace the
+        network's, and its optimizer state, iteration count, shuffling generator, validation
+        split, standardization and early-stopping state are carried on, so that ``n`` then
+        ``m`` iterations give the same parameters and curve as ``n + m`` straight.
+    on_checkpoint : callable ``(iteration, capture) -> None``, optional
+        Called after every completed iteration; ``capture()`` returns the
+        :class:`TrainState` after that iteration. The caller decides when capturing is worth
+        its copy (e.g. every few seconds).
 
     Returns
     -------
@@ -268,25 +289,61 @@ def train(
     DivergenceError
         The cost became NaN or infinite; the exception carries the history so far.
     ValueError
-        Inputs or labels that do not fit the network.
+        Inputs, labels or a state that do not fit the network.
     """
     config = config or TrainConfig()
-    rng = np.random.default_rng(config.seed)
-    X_train, Y_train, X_val, Y_val = _prepare(net, X, y, config, rng)
+    data = prepare(net, X, y, config, state)
+    rng, X_train, Y_train, X_val, Y_val = (
+        data.rng,
+        data.X_train,
+        data.Y_train,
+        data.X_val,
+        data.Y_val,
+    )
     n_train = len(X_train)
     batch_size = n_train if config.batch_size is None else min(config.batch_size, n_train)
-    workspace = Workspace(net, batch_size, gather=batch_size < n_train)
+    full_batch = batch_size == n_train
+    workspace = Workspace(net, batch_size, gather=not full_batch)
     # Optimizers work elementwise, so one update over the packed buffers covers every layer.
     parameters, gradients = [net.packed_parameters()], [workspace.packed_gradients]
     optimizer = make_optimizer(
         config.optimizer, parameters, config.momentum, config.beta1, config.beta2, config.epsilon
     )
+    start = 0
+    if state is not None:
+        _load_state(net, optimizer, config.optimizer, state)
+        start = state.iteration
+    end = start + config.n_iterations
     accuracy = ACCURACY[net.output]
-    monitor = _Monitor(config.early_stopping) if config.early_stopping else None
+    carried = state.early_stopping if state is not None else None
+    monitor = _Monitor(config.early_stopping, carried) if config.early_stopping else None
     result = TrainResult(net)
+
+    def snapshot(completed: int, point: Metrics | None = None) -> Snapshot:
+        return Snapshot(
+            iteration=completed,
+            parameters=parameters[0].copy(),
+            optimizer=config.optimizer,
+            optimizer_arrays=optimizer.state_arrays(),
+            optimizer_steps=optimizer.step_count,
+            rng_state=dict(rng.bit_generator.state),
+            point=None if point is None else dict(point),
+        )
+
+    def capture() -> TrainState:
+        return TrainState(
+            current=snapshot(start + result.n_iterations_run),
+            n_samples=data.n_samples,
+            split=data.split,
+            feature_mean=None if net.feature_mean is None else net.feature_mean.copy(),
+            feature_scale=None if net.feature_scale is None else net.feature_scale.copy(),
+            classes=None if net.classes is None else list(net.classes),
+            early_stopping=monitor.state() if monitor is not None else None,
+        )
+
     # Overflow on the way to a non-finite cost is reported once, as DivergenceError.
     with np.errstate(over="ignore", invalid="ignore"):
-        for iteration in range(1, config.n_iterations + 1):
+        for iteration in range(start + 1, end + 1):
             lr = learning_rate_at(
                 iteration - 1,
                 config.learning_rate,
@@ -294,8 +351,10 @@ def train(
                 config.decay_rate,
                 config.decay_steps,
             )
-            record = iteration in (1, config.n_iterations) or iteration % config.record_every == 0
-            if batch_size == n_train:
+            # The first iteration of the whole run and the last of this call, so a run
+            # continued from a checkpoint records exactly the points of an uninterrupted one.
+            record = iteration in (1, end) or iteration % config.record_every == 0
+            if full_batch:
                 # Linear optimizers get lr * g from the backward pass (see Optimizer.linear).
                 gradient_scale, step_lr = (lr, 1.0) if optimizer.linear else (1.0, lr)
                 cost, output = workspace.step(X_train, Y_train, config.l2, gradient_scale)
@@ -316,19 +375,31 @@ def train(
                     )
                 result.history.append(point)
                 monitored = float(point.get("val_cost", cost))
-                if monitor is not None and monitor.should_stop(iteration, monitored, net):
+                # A full-batch point measures the parameters before this iteration's update;
+                # a mini-batch point's validation metrics those after the epoch.
+                completed = iteration - 1 if full_batch else iteration
+                if monitor is not None and monitor.should_stop(
+                    iteration, monitored, partial(snapshot, completed, point)
+                ):
                     result.stopped_early = True
                 # The callback sees every recorded point, the last one included.
                 if on_progress is not None and on_progress(iteration, point):
                     result.stopped_by_callback = True
-            result.n_iterations_run = iteration
+            # The update is applied even when stopping, so a state always holds whole iterations.
+            if full_batch:
+                optimizer.step(parameters, gradients, step_lr)
+            result.n_iterations_run = iteration - start
+            if on_checkpoint is not None:
+                on_checkpoint(iteration, capture)
             if result.stopped_early or result.stopped_by_callback:
                 break
-            if batch_size == n_train:
-                optimizer.step(parameters, gradients, step_lr)
 
+    result.state = capture()
+    result.held_point = result.history[-1] if result.history else None
     if monitor is not None:
         result.best_iteration = monitor.best_iteration
-        if monitor.best_parameters is not None:
-            net.set_parameters(monitor.best_parameters)
+        if monitor.rule.restore_best and monitor.best is not None:
+            np.copyto(parameters[0], monitor.best.parameters)
+            result.restored_best = True
+            result.held_point = monitor.best.point
     return result

@@ -22,7 +22,7 @@ from app.schemas.jobs import (
     JobSummary,
     TrainRequest,
 )
-from app.store import history, idempotency, jobs
+from app.store import history, idempotency, job_metrics, jobs
 
 router = APIRouter(tags=["jobs"], responses=error_responses(400, 401, 404, 409, 413, 422, 429, 503))
 THINNING = (
@@ -38,9 +38,12 @@ DEFAULT_HISTORY_PAGE = 10_000
 
 
 def progress(job: Job) -> float:
+    """0..1 over this job's own iterations (a continued run starts at start_iteration)."""
     if job.status == JobStatus.SUCCEEDED:
         return 1.0
-    return min(1.0, job.last_iteration / job.n_iterations) if job.n_iterations else 0.0
+    if not job.n_iterations:
+        return 0.0
+    return min(1.0, max(0.0, (job.last_iteration - job.start_iteration) / job.n_iterations))
 
 
 # A curve read returns up to 10^4-10^5 points: validating each into HistoryPointOut and
@@ -54,7 +57,7 @@ def curve_response(body: dict[str, Any]) -> Response:
     return Response(CURVE_BODY.dump_json(body), media_type="application/json")
 
 
-def summary(job: Job) -> JobSummary:
+def summary(job: Job, metrics: dict[str, Any] | None = None) -> JobSummary:
     return JobSummary(
         id=job.id,
         status=JobStatus(job.status),
@@ -66,6 +69,12 @@ def summary(job: Job) -> JobSummary:
         model_name=job.model_name,
         model_id=job.model_id,
         error=job.error,
+        attempts=job.attempts,
+        start_iteration=job.start_iteration,
+        parent_model_id=job.parent_model_id,
+        parent_job_id=job.parent_job_id,
+        hyperparameters=job.hyperparameters,
+        metrics=metrics,
     )
 
 
@@ -109,7 +118,10 @@ def list_jobs(
     offset: Offset = 0,
 ) -> JobList:
     items = jobs.list_jobs(session, tenant, status=status_filter, limit=limit, offset=offset)
-    return JobList(items=[summary(job) for job in items], limit=limit, offset=offset)
+    metrics = job_metrics.final_metrics(session, items)
+    return JobList(
+        items=[summary(job, metrics.get(job.id)) for job in items], limit=limit, offset=offset
+    )
 
 
 @router.get("/jobs/{job_id}", response_model=JobOut)
@@ -121,11 +133,11 @@ def get_job(
 ) -> Response:
     job = jobs.get_job(session, tenant, job_id)
     curve = history.read_curve(session, job_id, max_points=max_points)
-    body = summary(job).model_dump(mode="json")
+    metrics = job_metrics.final_metrics(session, [job]).get(job.id)
+    body = summary(job, metrics).model_dump(mode="json")
     return curve_response(
         {
             **body,
-            "hyperparameters": job.hyperparameters,
             "history": curve.points,
             "thinned": curve.thinned,
             "points_total": curve.total,

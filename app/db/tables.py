@@ -1,4 +1,4 @@
-"""SQLAlchemy 2.0 typed tables: datasets, jobs, their learning curves, and trained models."""
+"""SQLAlchemy 2.0 typed tables: datasets, jobs, their learning curves and checkpoints, models."""
 
 from __future__ import annotations
 
@@ -115,6 +115,24 @@ class Job(Base):
     model_id: Mapped[str | None] = mapped_column(String(32))
     # Set once the job's id reached the executor; a queued job without it was never handed over.
     dispatched_at: Mapped[datetime | None]
+    # Claims so far: a job whose worker died is queued again until DNN_MAX_ATTEMPTS.
+    attempts: Mapped[int] = mapped_column(default=0, server_default="0")
+    # Iterations the job's training state had done before it started (0 for a fresh run): a
+    # job continuing a model or a stopped job runs iterations start_iteration+1..+n_iterations.
+    start_iteration: Mapped[int] = mapped_column(default=0, server_default="0")
+    parent_model_id: Mapped[str | None] = mapped_column(String(32))
+    parent_job_id: Mapped[str | None] = mapped_column(String(32))
+
+
+class JobCheckpoint(Base):
+    """A job's latest training state (core.TrainState bytes), one row per job, overwritten."""
+
+    __tablename__ = "job_checkpoints"
+
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True)
+    iteration: Mapped[int]
+    saved_at: Mapped[datetime] = mapped_column(default=utcnow)
+    state: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)
 
 
 class HistoryChunk(Base):
@@ -154,6 +172,10 @@ class Model(Base):
     size_bytes: Mapped[int]
     # safetensors bytes; integrity is checked against sha256 on every load.
     weights: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)
+    # The model this one continued training from (POST /train with resume_from), if any.
+    parent_model_id: Mapped[str | None] = mapped_column(String(32))
+    # core.TrainState bytes of the weights held, so any model can be continued.
+    train_state: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
 
 
 class ModelVersionCounter(Base):

@@ -61,6 +61,7 @@ class CeleryExecutor:
             settings.database_url,
             settings.job_lease_seconds,
             redispatch=self.submit,
+            max_attempts=settings.max_attempts,
             sweeps=SweepAdvancer(settings, self.submit),
         )
 

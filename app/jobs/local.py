@@ -140,7 +140,7 @@ class LocalWorkerPool:
         return any(process.is_alive() for process in self._processes)
 
     def _watch(self) -> None:
-        """Replace a worker that died and close the job it was running, at once."""
+        """Replace a worker that died and re-queue (or close) the job it was running, at once."""
         while not self._monitor_stop.wait(MONITOR_SECONDS):
             # This embedded executor's reconciler duty: sweeps whose trials ended unseen.
             self._sweeps.advance_stalled(self._factory)
@@ -152,15 +152,29 @@ class LocalWorkerPool:
                 )
                 self._reconcile([process])
                 self._processes[index] = self._spawn()
+                self._wake.put_nowait(None)
 
     def _reconcile(self, dead: list[BaseProcess]) -> None:
         worker_ids = [worker_id_for(process.pid) for process in dead if process.pid is not None]
+        self._reconcile_workers(worker_ids, "its worker died")
+
+    def _reconcile_workers(self, worker_ids: list[str], why: str, shutdown: bool = False) -> None:
         lease = timedelta(seconds=self._settings.job_lease_seconds)
         with transaction(self._factory) as session:
-            jobs.reconcile_abandoned(session, lease=lease, dead_workers=worker_ids)
+            outcome = jobs.reconcile_abandoned(
+                session,
+                lease=lease,
+                max_attempts=self._settings.max_attempts,
+                dead_workers=worker_ids,
+                shutdown=shutdown,
+            )
+        if outcome.requeued:
+            log.warning("queued again (%s), to resume from a checkpoint: %s", why, outcome.requeued)
+        if outcome.closed:
+            log.warning("closed (%s, no attempts left): %s", why, outcome.closed)
 
     def _reconcile_previous_run(self) -> None:
-        """Close jobs left running by workers of this host that no longer exist (a crash)."""
+        """Re-queue jobs left running by workers of this host that no longer exist (a crash)."""
         host = worker_id_for(0).rsplit(":", 1)[0]
         with transaction(self._factory) as session:
             dead = [
@@ -168,12 +182,7 @@ class LocalWorkerPool:
                 for worker_id in jobs.running_worker_ids(session)
                 if worker_id.rsplit(":", 1)[0] == host and not _pid_alive(worker_id)
             ]
-            lease = timedelta(seconds=self._settings.job_lease_seconds)
-            closed = jobs.reconcile_abandoned(session, lease=lease, dead_workers=dead)
-        if closed:
-            log.warning(
-                "closed %d job(s) interrupted by a previous shutdown: %s", len(closed), closed
-            )
+        self._reconcile_workers(dead, "interrupted by a previous shutdown")
 
     def stop(self, timeout: float = 5.0) -> None:
         self._monitor_stop.set()
@@ -185,7 +194,9 @@ class LocalWorkerPool:
                 os.kill(process.pid or 0, signal.SIGTERM)
         for process in self._processes:
             process.join(timeout)
-        self._reconcile(self._processes)
+        # Stopping is not the jobs' fault: their interrupted attempts do not count.
+        stopped = [worker_id_for(p.pid) for p in self._processes if p.pid is not None]
+        self._reconcile_workers(stopped, "the server stopped", shutdown=True)
         self._release_ipc()
 
     def _release_ipc(self) -> None:

@@ -1,8 +1,9 @@
-"""The lease reconciler: closes running jobs whose worker stopped heartbeating.
+"""The lease reconciler: re-queues (or closes) running jobs whose worker stopped heartbeating.
 
 In celery mode no API process can see the workers' processes (they may be on other machines),
 so a job's heartbeat is the only evidence its worker is alive. Every API replica runs this small
-thread; they may overlap harmlessly, since closing an abandoned job twice gives the same row.
+thread; they may overlap harmlessly, since each change is a conditional update that only one
+of them can make (and so only that one publishes the job again).
 It never trains and holds no lock between rounds.
 """
 
@@ -32,7 +33,7 @@ DISPATCH_GRACE_SECONDS = 30.0
 
 
 class LeaseReconciler:
-    """Closes jobs whose lease ran out and hands over queued jobs that were never dispatched.
+    """Re-queues jobs whose lease ran out and hands over queued jobs that were never dispatched.
 
     A job row is committed before its id is published; an API process that dies in between
     leaves a queued job no worker will hear of. `redispatch` publishes such a job again once
@@ -45,9 +46,11 @@ class LeaseReconciler:
         database_url: str,
         lease_seconds: float,
         redispatch: Callable[[str], None],
+        max_attempts: int = 1,
         sweeps: SweepAdvancer | None = None,
     ) -> None:
         self._redispatch = redispatch
+        self._max_attempts = max_attempts
         self._sweeps = sweeps
         self._engine = make_engine(database_url)
         self._factory = make_session_factory(self._engine)
@@ -58,23 +61,33 @@ class LeaseReconciler:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def reconcile_once(self) -> list[str]:
+    def reconcile_once(self) -> jobs.Reconciled:
         with transaction(self._factory) as session:
-            closed = jobs.reconcile_abandoned(session, lease=self._lease)
+            outcome = jobs.reconcile_abandoned(
+                session, lease=self._lease, max_attempts=self._max_attempts
+            )
             stranded = jobs.undispatched_job_ids(
                 session, older_than=timedelta(seconds=DISPATCH_GRACE_SECONDS)
             )
-        if closed:
-            log.warning("closed %d job(s) whose worker lease ran out: %s", len(closed), closed)
+        if outcome.closed:
+            log.warning("closed job(s) whose worker lease ran out: %s", outcome.closed)
+        # A job queued again is published again at once: Redis would redeliver its old message
+        # only after the visibility timeout, and that delivery found the job still running.
+        for job_id in outcome.requeued:
+            self._dispatch(job_id, "queued again after its worker's lease ran out")
         for job_id in stranded:
-            self._redispatch(job_id)
-            with transaction(self._factory) as session:
-                jobs.mark_dispatched(session, job_id)
-            log.warning("dispatched job %s, which its API process had not handed over", job_id)
+            if job_id not in outcome.requeued:
+                self._dispatch(job_id, "its API process had not handed it over")
         if self._sweeps is not None:
             # Trials that ended without their worker's hook (cancelled, reconciled above).
             self._sweeps.advance_stalled(self._factory)
-        return closed
+        return outcome
+
+    def _dispatch(self, job_id: str, why: str) -> None:
+        self._redispatch(job_id)
+        with transaction(self._factory) as session:
+            jobs.mark_dispatched(session, job_id)
+        log.warning("dispatched job %s: %s", job_id, why)
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval):

@@ -6,19 +6,23 @@ import logging
 import os
 import socket
 import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from typing import Any
 
+import numpy as np
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.db.engine import transaction
 from app.db.tables import Job, JobStatus
 from app.errors import InvalidInput
+from app.jobs.checkpoints import Checkpointer
 from app.jobs.heartbeat import Heartbeat
 from app.jobs.spec import build, decide_task, describe_architecture
 from app.schemas.jobs import Hyperparameters
 from app.settings import Settings
-from app.store import datasets, history, jobs, models
-from core import DivergenceError, train
+from app.store import checkpoints, curve_codec, datasets, history, jobs, models
+from core import DivergenceError, TrainResult, TrainState, train
 
 log = logging.getLogger(__name__)
 
@@ -73,21 +77,51 @@ class ProgressReporter:
         self.cancelled = self.cancelled or self._heartbeat.cancel_requested.is_set()
         return self.cancelled or self.timed_out or self.lost
 
-    def flush(self) -> None:
-        if not self._pending:
-            return
-        last_iteration = int(self._pending[-1]["iteration"])
+    def flush(self, also: Callable[[Session], None] | None = None) -> bool:
+        """Write the buffered points, and ``also``, if the job is still this worker's.
+
+        The job row is touched first: once the job was queued again or closed under this
+        worker (its lease ran out), nothing it writes counts, so nothing is written.
+        """
+        if not self._pending and also is None:
+            return not self.lost
         with transaction(self._factory) as session:
-            self._curve.append(session, self._pending)
-            status = jobs.record_progress(session, self._job_id, self._worker_id, last_iteration)
+            if self._pending:
+                last_iteration = int(self._pending[-1]["iteration"])
+                status = jobs.record_progress(
+                    session, self._job_id, self._worker_id, last_iteration
+                )
+            else:
+                status = jobs.renew_lease(session, self._job_id, self._worker_id)
+            if status is not None:
+                if self._pending:
+                    self._curve.append(session, self._pending)
+                if also is not None:
+                    also(session)
         self._pending = []
         self.cancelled = self.cancelled or status == JobStatus.CANCELLING
-        # The job was closed under this worker (its lease ran out): nothing it does counts now.
         self.lost = self.lost or status is None
+        return status is not None
 
 
 class _LeaseLost(Exception):
     pass
+
+
+@dataclass(frozen=True)
+class _Attempt:
+    """What one attempt at a job needs from its row, read when it is claimed."""
+
+    job_id: str
+    worker_id: str
+    tenant_id: str
+    model_name: str
+    dataset_id: str | None
+    stored: dict[str, Any]
+    end_iteration: int
+    start_iteration: int
+    parent_model_id: str | None
+    checkpoint: checkpoints.Checkpoint | None
 
 
 def run_training_job(
@@ -96,20 +130,42 @@ def run_training_job(
     """Claim the job, train it, store its model; returns the final status, or None if not ours.
 
     A job delivered twice runs once: only the worker whose claim moves it out of `queued` trains.
+    A job queued again after its worker died resumes from its last checkpoint (or, continuing a
+    model or a stopped job, from the state it was given); the points recorded after that
+    checkpoint are deleted first, so they are recorded once.
     """
     with transaction(factory) as session:
         if not jobs.claim_job(session, job_id, worker_id):
             return None
         job = session.get_one(Job, job_id)
-        stored = job.hyperparameters
-        dataset_id, model_name, tenant_id = job.dataset_id, job.model_name, job.tenant_id
+        checkpoint = checkpoints.load_checkpoint(session, job_id)
+        resume_at = checkpoint.iteration if checkpoint is not None else 0
+        history.truncate_points_after(session, job_id, resume_at)
+        jobs.record_progress(session, job_id, worker_id, resume_at)
+        attempt = _Attempt(
+            job_id=job_id,
+            worker_id=worker_id,
+            tenant_id=job.tenant_id,
+            model_name=job.model_name,
+            dataset_id=job.dataset_id,
+            stored=dict(job.hyperparameters),
+            end_iteration=job.start_iteration + job.n_iterations,
+            start_iteration=job.start_iteration,
+            parent_model_id=job.parent_model_id,
+            checkpoint=checkpoint,
+        )
+        dataset_id, tenant_id = job.dataset_id, job.tenant_id
         dataset = datasets.get_dataset(session, tenant_id, dataset_id) if dataset_id else None
         label_kind, classes = (dataset.task, dataset.classes) if dataset else (None, None)
         arrays = datasets.load_arrays(session, dataset_id) if dataset_id else None
     if arrays is None or label_kind is None:
         return _finish(factory, job_id, worker_id, JobStatus.FAILED, "the dataset was deleted")
+    if attempt.start_iteration and checkpoint is None:
+        return _finish(
+            factory, job_id, worker_id, JobStatus.FAILED, "the state to continue from is missing"
+        )
     try:
-        hyperparameters = Hyperparameters.model_validate(stored)
+        hyperparameters = Hyperparameters.model_validate(attempt.stored)
         if hyperparameters.task == "auto":
             # Queued before submission stored the decided task: decide it the same way now.
             task = decide_task("auto", label_kind, classes)
@@ -120,18 +176,7 @@ def run_training_job(
         )
     try:
         with Heartbeat(factory, job_id, worker_id, settings.job_lease_seconds) as heartbeat:
-            return _train_and_store(
-                factory,
-                job_id,
-                worker_id,
-                heartbeat,
-                settings,
-                hyperparameters,
-                arrays,
-                tenant_id=tenant_id,
-                model_name=model_name,
-                dataset_id=dataset_id,
-            )
+            return _train_and_store(factory, attempt, heartbeat, settings, hyperparameters, arrays)
     except Exception:
         log.exception("job %s failed unexpectedly", job_id)
         return _finish(factory, job_id, worker_id, JobStatus.FAILED, "internal error in the worker")
@@ -139,17 +184,13 @@ def run_training_job(
 
 def _train_and_store(
     factory: sessionmaker[Session],
-    job_id: str,
-    worker_id: str,
+    attempt: _Attempt,
     heartbeat: Heartbeat,
     settings: Settings,
     hyperparameters: Hyperparameters,
     arrays: datasets.DatasetArrays,
-    *,
-    tenant_id: str,
-    model_name: str,
-    dataset_id: str | None,
 ) -> JobStatus | None:
+    job_id, worker_id = attempt.job_id, attempt.worker_id
     reporter = ProgressReporter(
         factory,
         job_id,
@@ -158,9 +199,29 @@ def _train_and_store(
         flush_seconds=settings.progress_flush_seconds,
         time_limit_seconds=settings.job_time_limit_seconds,
     )
+    checkpointer = Checkpointer(
+        reporter,
+        job_id,
+        every_seconds=settings.checkpoint_seconds,
+        end_iteration=attempt.end_iteration,
+    )
     try:
+        state = None
+        if attempt.checkpoint is not None:
+            state = TrainState.from_bytes(attempt.checkpoint.state)
+        remaining = attempt.end_iteration - (state.iteration if state is not None else 0)
+        if remaining < 1:
+            raise ValueError("the checkpoint is already at the job's last iteration")
         net, config = build(hyperparameters, arrays.X, arrays.y)
-        result = train(net, arrays.X, arrays.y, config, on_progress=reporter)
+        result = train(
+            net,
+            arrays.X,
+            arrays.y,
+            replace(config, n_iterations=remaining),
+            on_progress=reporter,
+            state=state,
+            on_checkpoint=checkpointer,
+        )
     except DivergenceError as exc:
         reporter.flush()
         return _finish(factory, job_id, worker_id, JobStatus.FAILED, f"training diverged: {exc}")
@@ -169,6 +230,9 @@ def _train_and_store(
         return _finish(
             factory, job_id, worker_id, JobStatus.FAILED, f"invalid training setup: {exc}"
         )
+    if result.state is not None and (reporter.cancelled or reporter.timed_out):
+        # A stopped job keeps its last state, so POST /train with resume_from_job continues it.
+        checkpointer.save(result.state)
     reporter.flush()
     if reporter.lost:
         return None
@@ -183,11 +247,21 @@ def _train_and_store(
             JobStatus.FAILED,
             f"the job time limit of {limit:g} s was reached",
         )
+    return _store_model(factory, attempt, result)
 
-    final = result.history[-1] if result.history else {}
+
+def _store_model(
+    factory: sessionmaker[Session], attempt: _Attempt, result: TrainResult
+) -> JobStatus | None:
+    net = result.network
+    assert result.state is not None  # train() always returns one
+    # The model holds the best point's weights when early stopping put them back: its metrics
+    # are that point's, named by their iteration (issue 11), and its training state is the
+    # state of those weights, so continuing the model continues from them.
+    held_state = result.state.restored_best() if result.restored_best else result.state
     metrics = {
-        **final,
-        "n_iterations_run": result.n_iterations_run,
+        **as_stored(result.held_point or {}),
+        "n_iterations_run": result.state.iteration - attempt.start_iteration,
         "stopped_early": result.stopped_early,
         "best_iteration": result.best_iteration,
     }
@@ -196,22 +270,35 @@ def _train_and_store(
         with transaction(factory) as session:
             model = models.create_model(
                 session,
-                tenant_id=tenant_id,
-                name=model_name,
-                job_id=job_id,
-                dataset_id=dataset_id,
+                tenant_id=attempt.tenant_id,
+                name=attempt.model_name,
+                job_id=attempt.job_id,
+                dataset_id=attempt.dataset_id,
                 architecture=describe_architecture(net),
                 metrics=metrics,
                 weights=weights,
+                train_state=held_state.to_bytes(),
+                parent_model_id=attempt.parent_model_id,
             )
             if not jobs.finish_job(
-                session, job_id, worker_id, JobStatus.SUCCEEDED, model_id=model.id
+                session, attempt.job_id, attempt.worker_id, JobStatus.SUCCEEDED, model_id=model.id
             ):
                 # The job was reconciled away (lease lost) while training; the model is not kept.
                 raise _LeaseLost
+            # The model carries the state now; the job's checkpoint has served its purpose.
+            checkpoints.delete_checkpoint(session, attempt.job_id)
     except _LeaseLost:
         return None
     return JobStatus.SUCCEEDED
+
+
+def as_stored(point: dict[str, float]) -> dict[str, float]:
+    """A history point as the curve store keeps and serves it (metrics packed as float32), so a
+    model's metrics equal the point of its iteration exactly."""
+    return {
+        key: float(np.float32(value)) if key in curve_codec.METRICS else value
+        for key, value in point.items()
+    }
 
 
 def _finish(

@@ -12,10 +12,11 @@ from sqlalchemy.orm import Session
 from app import ingest, names
 from app.db.tables import Dataset, Job, JobStatus
 from app.errors import InvalidInput, LimitExceeded, ServiceUnavailable, TooManyRequests
+from app.jobs.resume import plan_resume
 from app.jobs.spec import decide_task
 from app.schemas.jobs import Hyperparameters, JobAccepted, TrainRequest
 from app.settings import Settings
-from app.store import datasets, idempotency, jobs
+from app.store import checkpoints, datasets, idempotency, jobs
 
 if TYPE_CHECKING:
     # Only a type here: importing the executors would import the runner, which imports the
@@ -65,8 +66,15 @@ def _dataset(
 def submit_training(
     session: Session, tenant_id: str, request: TrainRequest, settings: Settings
 ) -> Job:
-    """Write the queued job row (in the caller's transaction), its task decided."""
-    check_limits(request.hyperparameters, settings)
+    """Write the queued job row (in the caller's transaction), its task decided.
+
+    A request continuing a model or a stopped job (resume_from, resume_from_job) takes the
+    parent's hyperparameters, dataset and name where it gives none, and its training state as
+    the new job's first checkpoint.
+    """
+    plan = plan_resume(session, tenant_id, request)
+    hp = plan.hyperparameters if plan is not None else request.hyperparameters
+    check_limits(hp, settings)
     # Held to the end of the caller's transaction, so the count below and the insert are one step.
     jobs.lock_tenant_jobs(session, tenant_id)
     active = jobs.count_active_jobs(session, tenant_id)
@@ -75,17 +83,29 @@ def submit_training(
             f"{active} jobs are already queued or running for this tenant; "
             f"at most {settings.max_active_jobs_per_tenant} at once"
         )
-    dataset = _dataset(session, tenant_id, request, settings)
-    hp = spec_for_dataset(request.hyperparameters, dataset)
-    return jobs.create_job(
+    dataset = plan.dataset if plan is not None else _dataset(session, tenant_id, request, settings)
+    hp = spec_for_dataset(hp, dataset)
+    job = jobs.create_job(
         session,
         tenant_id=tenant_id,
         dataset_id=dataset.id,
         hyperparameters=hp.model_dump(mode="json"),
         # A name given is valid (the schema checks it); one made from the dataset's is made so.
-        model_name=request.name or names.to_model_name(dataset.name),
+        model_name=(
+            plan.model_name
+            if plan is not None
+            else request.name or names.to_model_name(dataset.name)
+        ),
         n_iterations=hp.n_iterations,
+        start_iteration=plan.start_iteration if plan is not None else 0,
+        parent_model_id=plan.parent_model_id if plan is not None else None,
+        parent_job_id=plan.parent_job_id if plan is not None else None,
     )
+    if plan is not None:
+        # The parent's state is the new job's first checkpoint: its worker resumes from it as
+        # from any checkpoint.
+        checkpoints.save_checkpoint(session, job.id, plan.start_iteration, plan.state)
+    return job
 
 
 def spec_for_dataset(hp: Hyperparameters, dataset: Dataset) -> Hyperparameters:

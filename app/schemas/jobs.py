@@ -130,12 +130,37 @@ class TrainRequest(StrictModel):
         default=None, description="the model's name; default: made from the dataset's name"
     )
     hyperparameters: Hyperparameters = Hyperparameters()
+    resume_from: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=64,
+        description=(
+            "a model id: continue its training for n_iterations more; hyperparameters left out "
+            "are the model's, the dataset defaults to the model's"
+        ),
+    )
+    resume_from_job: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=64,
+        description="a cancelled or failed job's id: continue it from its last checkpoint",
+    )
 
     @model_validator(mode="after")
     def _one_dataset(self) -> TrainRequest:
-        if (self.dataset_id is None) == (self.dataset is None):
+        if self.resume_from is not None and self.resume_from_job is not None:
+            raise ValueError("give at most one of resume_from and resume_from_job")
+        if self.dataset_id is not None and self.dataset is not None:
+            raise ValueError("give exactly one of dataset_id and dataset")
+        resuming = self.resume_from is not None or self.resume_from_job is not None
+        if not resuming and self.dataset_id is None and self.dataset is None:
             raise ValueError("give exactly one of dataset_id and dataset")
         return self
+
+    def sent_hyperparameters(self) -> dict[str, Any]:
+        """The hyperparameters the client wrote (not the defaults filled in)."""
+        hp = self.hyperparameters
+        return hp.model_dump(include=set(hp.model_fields_set))
 
 
 class HistoryPointOut(BaseModel):
@@ -159,6 +184,22 @@ class JobSummary(BaseModel):
     model_name: str
     model_id: str | None
     error: str | None
+    attempts: int = Field(
+        description="claims by a worker so far; a job whose worker died is retried"
+    )
+    start_iteration: int = Field(
+        description="iterations done before this job (continuing a model or a stopped job)"
+    )
+    parent_model_id: str | None = None
+    parent_job_id: str | None = None
+    hyperparameters: dict[str, Any] = Field(
+        default_factory=dict, description='as stored: the decided task, not "auto"'
+    )
+    metrics: dict[str, Any] | None = Field(
+        default=None,
+        description="final metrics: the model's (with best_iteration, stopped_early) once it "
+        "exists, else the last recorded point; null before the first point",
+    )
 
 
 # GET /jobs/{id} returns at most this many points unless ?max_points asks otherwise; no
@@ -168,7 +209,6 @@ MAX_CURVE_POINTS = 100_000
 
 
 class JobOut(JobSummary):
-    hyperparameters: dict[str, Any]
     history: list[HistoryPointOut] = Field(
         description="the learning curve, thinned to max_points real recorded points if longer"
     )

@@ -22,6 +22,7 @@ class ModelOut(BaseModel):
     metrics: dict[str, Any]
     sha256: str
     size_bytes: int
+    parent_model_id: str | None = None
 
 
 class ModelList(Page):

@@ -1,5 +1,6 @@
-// The dashboard: an overview (datasets, jobs, models, upload and train forms) and a job page
-// whose curves grow live from the job's Server-Sent Events stream. Plain JS, no build step.
+// The dashboard's shell and job page: API calls, routing, and the job page whose curves grow
+// live from the job's Server-Sent Events stream. The overview is in overview.js, the
+// comparison and model page in pages.js, chart rules in charts.js. Plain JS, no build step.
 "use strict";
 
 const TERMINAL = new Set(["succeeded", "failed", "cancelled"]);
@@ -50,119 +51,41 @@ function cell(row, value, { code = false, link = null } = {}) {
   return td;
 }
 
-function fillTable(id, items, addCells) {
+function fillTable(id, items, addCells, emptyText = null) {
   const body = document.querySelector(`#${id} tbody`);
   body.replaceChildren();
   for (const item of items) addCells(body.insertRow(), item);
+  const empty = document.getElementById(id.replace("-table", "-empty"));
+  if (empty) {
+    empty.hidden = items.length > 0;
+    if (emptyText) empty.textContent = emptyText;
+  }
 }
 
 function formatNumber(value) {
   return typeof value === "number" ? value.toPrecision(4) : "";
 }
 
-// ---- overview -------------------------------------------------------------------------------
-
-async function loadOverview() {
-  const [datasets, jobs, models] = await Promise.all([
-    api("/datasets?limit=100"), api("/jobs?limit=100"), api("/models?limit=100"),
-  ]);
-  fillTable("datasets-table", datasets.items, (row, d) => {
-    cell(row, d.name);
-    cell(row, d.n_samples);
-    cell(row, d.n_features);
-    cell(row, d.classes ? `${d.task} (${d.classes.length} classes)` : d.task);
-    cell(row, d.id, { code: true });
-  });
-  fillTable("jobs-table", jobs.items, (row, j) => {
-    cell(row, j.id, { code: true, link: `#/jobs/${j.id}` });
-    cell(row, j.status).className = `status ${j.status}`;
-    const bar = cell(row, "").appendChild(document.createElement("progress"));
-    bar.max = 1;
-    bar.value = j.progress;
-    cell(row, j.model_name);
-    cell(row, new Date(j.created_at).toLocaleString());
-  });
-  fillTable("models-table", models.items, (row, m) => {
-    cell(row, m.name);
-    cell(row, m.version);
-    cell(row, formatNumber(m.metrics.accuracy));
-    cell(row, formatNumber(m.metrics.cost));
-    cell(row, m.id, { code: true });
-  });
-  const select = document.querySelector("#train-form select[name=dataset_id]");
-  const chosen = select.value;
-  select.replaceChildren(...datasets.items.map((d) => new Option(`${d.name} (${d.id.slice(0, 8)})`, d.id)));
-  if (chosen) select.value = chosen;
+function formatSeconds(seconds) {
+  if (typeof seconds !== "number" || !Number.isFinite(seconds)) return "";
+  if (seconds < 60) return `${seconds.toFixed(1)} s`;
+  const minutes = Math.floor(seconds / 60);
+  if (minutes < 60) return `${minutes} m ${String(Math.round(seconds % 60)).padStart(2, "0")} s`;
+  return `${Math.floor(minutes / 60)} h ${String(minutes % 60).padStart(2, "0")} m`;
 }
 
-async function refreshOverview() {
-  try {
-    await loadOverview();
-  } catch (error) {
-    showMessage(`Could not load the lists: ${error.message}`, true);
-  }
+function formatTime(iso) {
+  return iso ? new Date(iso).toLocaleString() : "";
 }
 
-async function uploadDataset(event) {
-  event.preventDefault();
-  const form = new FormData(event.target);
-  for (const key of ["label_column", "name"]) if (!form.get(key)) form.delete(key);
-  try {
-    const dataset = await api("/datasets", { method: "POST", body: form });
-    showMessage(`Uploaded ${dataset.name}: ${dataset.n_samples} rows, ${dataset.n_features} features.`);
-    await loadOverview();
-    document.querySelector("#train-form select[name=dataset_id]").value = dataset.id;
-  } catch (error) {
-    showMessage(`Upload failed: ${error.message}`, true);
-  }
-}
-
-async function startTraining(event) {
-  event.preventDefault();
-  const form = new FormData(event.target);
-  const hyperparameters = {
-    hidden_layers: form.get("hidden_layers").split(",").filter((s) => s.trim()).map(Number),
-    n_iterations: Number(form.get("n_iterations")),
-    learning_rate: Number(form.get("learning_rate")),
-    optimizer: form.get("optimizer"),
-    validation_fraction: Number(form.get("validation_fraction")),
-    record_every: Number(form.get("record_every")),
-  };
-  const body = { dataset_id: form.get("dataset_id"), hyperparameters };
-  if (form.get("name")) body.name = form.get("name");
-  try {
-    const accepted = await api("/train", {
-      method: "POST",
-      headers: { "Content-Type": "application/json" },
-      body: JSON.stringify(body),
-    });
-    location.hash = `#/jobs/${accepted.job_id}`;
-  } catch (error) {
-    showMessage(`Training was not started: ${error.message}`, true);
-  }
+// Seconds from start to finish (or to now for a running job); null before it started.
+function duration(job) {
+  if (!job.started_at) return null;
+  const end = job.finished_at ? new Date(job.finished_at) : new Date();
+  return (end - new Date(job.started_at)) / 1000;
 }
 
 // ---- job page -------------------------------------------------------------------------------
-
-function makeChart(canvasId, metric) {
-  const line = (label, color) => ({
-    label, data: [], borderColor: color, backgroundColor: color, borderWidth: 1.5, pointRadius: 0,
-  });
-  return new Chart(document.getElementById(canvasId), {
-    type: "line",
-    data: { datasets: [line("train", "#1f77b4"), line("validation", "#ff7f0e")] },
-    options: {
-      animation: false,
-      parsing: false,
-      maintainAspectRatio: false,
-      plugins: { title: { display: true, text: metric } },
-      scales: {
-        x: { type: "linear", title: { display: true, text: "iteration" } },
-        y: { title: { display: true, text: metric } },
-      },
-    },
-  });
-}
 
 function showJobState(state) {
   const status = document.getElementById("job-status");
@@ -178,8 +101,51 @@ function showJobState(state) {
 
 function showJobResult(job) {
   const result = document.getElementById("job-result");
+  result.replaceChildren();
   if (job.error) result.textContent = `Error: ${job.error}`;
-  else if (job.model_id) result.textContent = `Model ${job.model_name}: ${job.model_id}`;
+  else if (job.model_id) {
+    result.append(`Model ${job.model_name}: `);
+    const link = result.appendChild(document.createElement("a"));
+    link.href = `#/models/${encodeURIComponent(job.model_name)}`;
+    link.textContent = job.model_id;
+  }
+}
+
+function fillList(id, entries) {
+  const list = document.getElementById(id);
+  list.replaceChildren();
+  for (const [term, value] of entries) {
+    if (value === null || value === undefined || value === "") continue;
+    list.appendChild(document.createElement("dt")).textContent = term;
+    list.appendChild(document.createElement("dd")).textContent = value;
+  }
+}
+
+// Timings, hyperparameters and final/best metrics, from GET /jobs/{id} and the drawn curve.
+function showJobDetails(job, points) {
+  const wait = job.started_at ? (new Date(job.started_at) - new Date(job.created_at)) / 1000 : null;
+  fillList("job-timings", [
+    ["queued", formatTime(job.created_at)], ["started", formatTime(job.started_at)],
+    ["finished", formatTime(job.finished_at)], ["queue wait", formatSeconds(wait)],
+    ["duration", formatSeconds(duration(job))],
+  ]);
+  const d = job.dataset;
+  const dataset = d ? `${d.name} · ${d.n_samples} rows × ${d.n_features} · uploaded ${formatTime(d.created_at)} · sha256 ${(d.content_sha256 || "").slice(0, 12)}`
+    : job.dataset_id || "(deleted)";
+  fillList("job-hyperparameters", [["dataset", dataset], ...Object.entries(job.hyperparameters || {})
+    .map(([key, value]) => [key, typeof value === "object" && value !== null ? JSON.stringify(value) : String(value)])]);
+  const task = (job.hyperparameters || {}).task;
+  const final = job.metrics || points[points.length - 1] || {};
+  const best = final.best_iteration ?? bestIteration(points);
+  const atBest = points.find((p) => p.iteration === best) || {};
+  const acc = metricLabel("accuracy", task);
+  fillList("job-metrics", [
+    ["final cost", formatNumber(final.cost)], ["final val cost", formatNumber(final.val_cost)],
+    [`final ${acc}`, formatNumber(final.accuracy)], [`final val ${acc}`, formatNumber(final.val_accuracy)],
+    ["best iteration", best], ["best cost", formatNumber(atBest.cost)],
+    ["best val cost", formatNumber(atBest.val_cost)], [`best val ${acc}`, formatNumber(atBest.val_accuracy)],
+    ["stopped early", final.stopped_early === undefined ? "" : String(final.stopped_early)],
+  ]);
 }
 
 function parseEvent(block) {
@@ -235,16 +201,22 @@ async function streamEvents(path, handlers, signal) {
   }
 }
 
-function watchJob(jobId) {
+function watchJob(job) {
+  const jobId = job.id;
   const [costChart, accuracyChart] = charts;
   const series = [
     [costChart.data.datasets[0], "cost"], [costChart.data.datasets[1], "val_cost"],
     [accuracyChart.data.datasets[0], "accuracy"], [accuracyChart.data.datasets[1], "val_accuracy"],
   ];
+  let points = [];
   let redrawPending = false;
-  let drawn = 0;
   const redraw = () => {
     redrawPending = false;
+    const restored = job.metrics ? job.metrics.best_iteration : null;
+    markBest(charts, restored ?? bestIteration(points));
+    const exploded = document.getElementById("job-exploded");
+    exploded.textContent = explosion(points) || "";
+    exploded.hidden = !exploded.textContent;
     for (const chart of charts) chart.update("none");
   };
   const scheduleRedraw = () => {
@@ -257,7 +229,7 @@ function watchJob(jobId) {
     for (const [dataset, key] of series) {
       if (point[key] !== undefined) dataset.data.push({ x: point.iteration, y: point[key] });
     }
-    drawn += 1;
+    points.push(point);
   };
   const watch = new AbortController();
   jobWatch = watch;
@@ -267,22 +239,28 @@ function watchJob(jobId) {
   streamEvents(`/jobs/${jobId}/events`, {
     snapshot(curve) {
       for (const [dataset] of series) dataset.data = [];
-      drawn = 0;
+      points = [];
       for (const point of curve.points) add(point);
       scheduleRedraw();
     },
     point(point) {
       add(point);
       scheduleRedraw();
-      if (drawn > MAX_LIVE_POINTS && !watch.signal.aborted) {
+      if (points.length > MAX_LIVE_POINTS && !watch.signal.aborted) {
         watch.abort();
-        watchJob(jobId);
+        watchJob(job);
       }
     },
     status: showJobState,
-    end(job) {
-      showJobState({ status: job.status, progress: job.progress });
-      showJobResult(job);
+    async end(summary) {
+      showJobState({ status: summary.status, progress: summary.progress });
+      showJobResult(summary);
+      try {
+        Object.assign(job, await api(`/jobs/${jobId}?max_points=2`), { dataset: job.dataset });
+      } catch (error) {
+        Object.assign(job, summary);
+      }
+      showJobDetails(job, points);
       redraw();
     },
     error(body) {
@@ -294,13 +272,30 @@ function watchJob(jobId) {
   }, watch.signal);
 }
 
-function showJob(jobId) {
+async function showJob(jobId) {
   document.getElementById("job-id").textContent = jobId;
   document.getElementById("job-result").textContent = "";
-  document.getElementById("svg-link").href = `/jobs/${jobId}/curve.svg`;
-  document.getElementById("png-link").href = `/jobs/${jobId}/curve.png`;
-  charts = [makeChart("cost-chart", "cost"), makeChart("accuracy-chart", "accuracy")];
-  watchJob(jobId);
+  document.getElementById("job-exploded").hidden = true;
+  document.getElementById("svg-link").href = `/jobs/${jobId}/curve.svg?yscale=${costScale()}`;
+  document.getElementById("png-link").href = `/jobs/${jobId}/curve.png?yscale=${costScale()}`;
+  let job;
+  try {
+    // Two points suffice here: the curve itself comes from the event stream.
+    job = await api(`/jobs/${jobId}?max_points=2`);
+  } catch (error) {
+    showMessage(`Could not load this job: ${error.message}`, true);
+    return;
+  }
+  if (job.dataset_id) job.dataset = await api(`/datasets/${job.dataset_id}`).catch(() => null);
+  if (location.hash !== `#/jobs/${jobId}`) return;
+  showJobDetails(job, job.history);
+  const hp = job.hyperparameters || {};
+  const options = (metric) => ({
+    task: hp.task, xTitle: xLabel(hp),
+    datasets: [lineDataset("train", TRAIN_COLOR), lineDataset("validation", VALIDATION_COLOR)],
+  });
+  charts = [makeCurveChart("cost-chart", "cost", options("cost")), makeCurveChart("accuracy-chart", "accuracy", options("accuracy"))];
+  watchJob(job);
 }
 
 async function cancelJob() {
@@ -329,15 +324,19 @@ async function loadChoices() {
 function route() {
   clearInterval(refreshTimer);
   if (jobWatch) jobWatch.abort();
-  for (const chart of charts) chart.destroy();
+  for (const chart of [...charts, ...compareCharts]) chart.destroy();
   charts = [];
+  compareCharts = [];
+  document.getElementById("compare").hidden = true;
   showMessage("");
-  const match = location.hash.match(/^#\/jobs\/([\w-]+)$/);
-  document.getElementById("overview").hidden = Boolean(match);
-  document.getElementById("job-page").hidden = !match;
-  if (match) {
-    showJob(match[1]);
-  } else {
+  const job = location.hash.match(/^#\/jobs\/([\w-]+)$/);
+  const model = location.hash.match(/^#\/models\/(.+)$/);
+  document.getElementById("overview").hidden = Boolean(job || model);
+  document.getElementById("job-page").hidden = !job;
+  document.getElementById("model-page").hidden = !model;
+  if (job) showJob(job[1]);
+  else if (model) showModel(decodeURIComponent(model[1]));
+  else {
     refreshOverview();
     refreshTimer = setInterval(refreshOverview, REFRESH_MS);
   }
@@ -352,6 +351,18 @@ keyInput.addEventListener("change", () => {
 document.getElementById("upload-form").addEventListener("submit", uploadDataset);
 document.getElementById("train-form").addEventListener("submit", startTraining);
 document.getElementById("cancel-button").addEventListener("click", cancelJob);
+document.getElementById("predict-form").addEventListener("submit", predict);
+document.getElementById("compare-button").addEventListener("click", compareSelected);
+document.getElementById("job-status-filter").addEventListener("change", refreshOverview);
+document.getElementById("job-name-filter").addEventListener("input", renderJobs);
+document.querySelector("#jobs-table thead").addEventListener("click", onJobsTableClick);
+document.querySelector("#jobs-table tbody").addEventListener("change", onJobSelected);
+setupLogToggles(() => {
+  applyCostScale([...charts, ...compareCharts]);
+  const jobId = document.getElementById("job-id").textContent;
+  document.getElementById("svg-link").href = `/jobs/${jobId}/curve.svg?yscale=${costScale()}`;
+  document.getElementById("png-link").href = `/jobs/${jobId}/curve.png?yscale=${costScale()}`;
+});
 window.addEventListener("hashchange", route);
 loadChoices();
 route();

@@ -205,6 +205,14 @@ def _read_points(
     return points, False
 
 
+def last_point(session: Session, job_id: str) -> dict[str, Any] | None:
+    """The newest recorded point (one row read), or None before the first flush."""
+    chunk = _last_chunk(session, job_id, 0, ReadCost())
+    if chunk is None or not len(chunk):
+        return None
+    return chunk.take(slice(len(chunk) - 1, None)).to_dicts()[0]
+
+
 def read_page(session: Session, job_id: str, *, since: int = 0, limit: int) -> Page:
     """Up to `limit` points with iteration > since, oldest first, at full resolution."""
     cost = ReadCost()

@@ -1,4 +1,5 @@
-"""Jobs and their state machine: queued -> running -> succeeded | failed | cancelled (+ cancelling).
+"""Jobs and their state machine: queued -> running -> succeeded | failed | cancelled (+ cancelling);
+a running job whose worker died goes back to queued while it has attempts left.
 
 Every transition is a conditional UPDATE on the current status, so two processes racing on the
 same job (a duplicate delivery, a cancel arriving as training ends) cannot both win.
@@ -8,10 +9,11 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import ColumnElement, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from app.db.tables import ACTIVE_STATES, Job, JobStatus, utcnow
@@ -27,6 +29,9 @@ def create_job(
     hyperparameters: dict[str, Any],
     model_name: str,
     n_iterations: int,
+    start_iteration: int = 0,
+    parent_model_id: str | None = None,
+    parent_job_id: str | None = None,
 ) -> Job:
     job = Job(
         id=new_id(),
@@ -36,6 +41,10 @@ def create_job(
         hyperparameters=hyperparameters,
         model_name=model_name,
         n_iterations=n_iterations,
+        start_iteration=start_iteration,
+        last_iteration=start_iteration,
+        parent_model_id=parent_model_id,
+        parent_job_id=parent_job_id,
     )
     session.add(job)
     session.flush()
@@ -105,12 +114,22 @@ def request_cancel(session: Session, tenant_id: str, job_id: str) -> Job:
 
 
 def claim_job(session: Session, job_id: str, worker_id: str) -> bool:
-    """Move a queued job to running for this worker; False if anyone else got there first."""
+    """Move a queued job to running for this worker; False if anyone else got there first.
+
+    This conditional update is what keeps a job from ever running on two workers: a job
+    queued again after its worker died is claimed by exactly one of the deliveries.
+    """
     now = utcnow()
     claimed = session.execute(
         update(Job)
         .where(Job.id == job_id, Job.status == JobStatus.QUEUED)
-        .values(status=JobStatus.RUNNING, started_at=now, heartbeat_at=now, worker_id=worker_id)
+        .values(
+            status=JobStatus.RUNNING,
+            started_at=func.coalesce(Job.started_at, now),
+            heartbeat_at=now,
+            worker_id=worker_id,
+            attempts=Job.attempts + 1,
+        )
         .returning(Job.id)
     )
     return claimed.first() is not None
@@ -203,34 +222,77 @@ def fail_unstarted_job(session: Session, job_id: str, error: str) -> None:
     )
 
 
+@dataclass
+class Reconciled:
+    """Jobs whose worker stopped: queued again (attempts left) or closed."""
+
+    requeued: list[str] = field(default_factory=list)
+    closed: list[str] = field(default_factory=list)
+
+
 def reconcile_abandoned(
     session: Session,
     *,
     lease: timedelta,
+    max_attempts: int,
     dead_workers: Sequence[str] = (),
+    shutdown: bool = False,
     now: datetime | None = None,
-) -> list[str]:
-    """Fail running jobs whose worker is known dead or whose heartbeat lease ran out.
+) -> Reconciled:
+    """Handle running jobs whose worker is known dead or whose heartbeat lease ran out.
 
-    Their history rows stay: the curve up to the interruption is kept and shown.
+    A running job with attempts left goes back to `queued` (its next worker resumes it from its
+    last checkpoint); one without fails with the reason; one being cancelled is cancelled. Each
+    change is a conditional update on the status, worker and lease it was decided on, so two
+    reconcilers never both act and a job re-claimed meanwhile is left alone. History rows and
+    checkpoints stay. With ``shutdown`` (this server stopped its own workers), the interrupted
+    attempt does not count: the job is queued again whatever its attempts.
     """
     now = now or utcnow()
     running = [JobStatus.RUNNING, JobStatus.CANCELLING]
-    stale = select(Job).where(Job.status.in_(running), Job.heartbeat_at < now - lease)
-    jobs = list(session.scalars(stale))
+    abandoned: ColumnElement[bool] = Job.heartbeat_at < now - lease
     if dead_workers:
-        dead = select(Job).where(Job.status.in_(running), Job.worker_id.in_(dead_workers))
-        jobs += [job for job in session.scalars(dead) if job not in jobs]
-    for job in jobs:
-        if job.status == JobStatus.CANCELLING:
-            job.status = JobStatus.CANCELLED
-            job.error = "the worker stopped while the job was being cancelled"
+        abandoned = or_(abandoned, Job.worker_id.in_(dead_workers))
+    candidates = session.execute(
+        select(Job.id, Job.status, Job.worker_id, Job.attempts, Job.last_iteration).where(
+            Job.status.in_(running), abandoned
+        )
+    ).all()
+    outcome = Reconciled()
+    for job_id, status, worker_id, attempts, last_iteration in candidates:
+        values: dict[str, Any]
+        if status == JobStatus.CANCELLING:
+            values = {
+                "status": JobStatus.CANCELLED,
+                "error": "the worker stopped while the job was being cancelled",
+                "finished_at": now,
+            }
+        elif attempts < max_attempts or shutdown:
+            values = {
+                "status": JobStatus.QUEUED,
+                "worker_id": None,
+                "heartbeat_at": None,
+                "dispatched_at": None,
+            }
+            if shutdown:
+                values["attempts"] = Job.attempts - 1
         else:
-            job.status = JobStatus.FAILED
-            job.error = (
-                f"interrupted: the worker running this job stopped at iteration "
-                f"{job.last_iteration}; the curve up to that point is kept"
-            )
-        job.finished_at = now
-    session.flush()
-    return [job.id for job in jobs]
+            values = {
+                "status": JobStatus.FAILED,
+                "error": (
+                    f"interrupted: the worker running this job stopped at iteration "
+                    f"{last_iteration}, on attempt {attempts} of {max_attempts}; the curve and "
+                    f"the last checkpoint are kept (continue it with resume_from_job)"
+                ),
+                "finished_at": now,
+            }
+        changed = session.execute(
+            update(Job)
+            .where(Job.id == job_id, Job.status == status, Job.worker_id == worker_id, abandoned)
+            .values(**values)
+            .returning(Job.id)
+        ).first()
+        if changed is not None:
+            queued = values["status"] == JobStatus.QUEUED
+            (outcome.requeued if queued else outcome.closed).append(job_id)
+    return outcome

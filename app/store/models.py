@@ -31,6 +31,8 @@ def create_model(
     architecture: dict[str, Any],
     metrics: dict[str, Any],
     weights: bytes,
+    train_state: bytes | None = None,
+    parent_model_id: str | None = None,
 ) -> Model:
     model = Model(
         id=new_id(),
@@ -44,6 +46,8 @@ def create_model(
         sha256=sha256_hex(weights),
         size_bytes=len(weights),
         weights=weights,
+        train_state=train_state,
+        parent_model_id=parent_model_id,
     )
     session.add(model)
     session.flush()
@@ -93,6 +97,11 @@ def list_models(
         query = query.where(Model.name == name)
     query = query.order_by(Model.created_at.desc(), Model.id).limit(limit).offset(offset)
     return session.scalars(query).all()
+
+
+def stored_train_state(session: Session, model: Model) -> bytes | None:
+    """The training state stored with the model (None for a model trained before it was kept)."""
+    return session.scalar(select(Model.train_state).where(Model.id == model.id))
 
 
 def delete_model(session: Session, tenant_id: str, model_id: str) -> None:

@@ -48,6 +48,16 @@ def test_degenerate_curves_never_fail(history: list[dict[str, float]]) -> None:
     draw_curves(history, width=80, color=False)
 
 
+def test_regression_curves_say_r2_and_minibatch_runs_say_epoch() -> None:
+    drawing = draw_curves(
+        curve(50, validation=True), width=80, color=False, task="regression", batch_size=16
+    )
+    assert "R²: ▚ train  • validation" in drawing and "accuracy" not in drawing
+    assert "epoch" in drawing and "iteration" not in drawing
+    plain = draw_curves(curve(50, validation=True), width=80, color=False)
+    assert "iteration" in plain and "epoch" not in plain
+
+
 def test_metrics_and_durations() -> None:
     assert format_metrics(None) == "waiting for the first iteration"
     assert format_metrics({"iteration": 3, "cost": 0.5, "accuracy": 0.75}) == (

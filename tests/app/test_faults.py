@@ -28,7 +28,8 @@ def worker_pid(db_path: str, job_id: str) -> int:
 def test_killing_a_worker_then_the_server_loses_nothing(sqlite_url: str, tmp_path: Path) -> None:
     db_path = sqlite_url.removeprefix("sqlite:///")
     log = tmp_path / "server.log"
-    server = LiveServer(sqlite_url, log, workers=2).start()
+    # One attempt: the job fails with its reason (re-queueing is covered by test_resume_crash.py).
+    server = LiveServer(sqlite_url, log, workers=2, DNN_MAX_ATTEMPTS="1").start()
     with server.client() as client:
         dataset = client.post("/datasets", json=blobs()).json()["id"]
         victim = submit(client, dataset, n_iterations=1_000_000)
@@ -54,7 +55,7 @@ def test_killing_a_worker_then_the_server_loses_nothing(sqlite_url: str, tmp_pat
     frozen = history_count(db_path, survivor)
     assert frozen >= before_crash
 
-    restarted = LiveServer(sqlite_url, log, workers=2).start()
+    restarted = LiveServer(sqlite_url, log, workers=2, DNN_MAX_ATTEMPTS="1").start()
     try:
         with restarted.client() as client:
             jobs = client.get("/jobs", params={"limit": 500}).json()["items"]

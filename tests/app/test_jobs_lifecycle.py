@@ -105,7 +105,10 @@ def test_twenty_concurrent_jobs_on_two_workers_all_complete(
 def test_restart_after_a_crash_ends_every_job_and_loses_nothing(
     sqlite_url: str, tmp_path: Path
 ) -> None:
-    server = LiveServer(sqlite_url, tmp_path / "server.log", workers=1).start()
+    # One attempt: the interrupted job fails (re-queueing is covered by test_resume_crash.py).
+    server = LiveServer(
+        sqlite_url, tmp_path / "server.log", workers=1, DNN_MAX_ATTEMPTS="1"
+    ).start()
     with server.client() as client:
         dataset = client.post("/datasets", json=blobs()).json()["id"]
         interrupted = submit(client, dataset, n_iterations=ENDLESS)
@@ -119,7 +122,9 @@ def test_restart_after_a_crash_ends_every_job_and_loses_nothing(
     frozen = stored_points(sqlite_url, interrupted)
     assert frozen >= before_kill
 
-    restarted = LiveServer(sqlite_url, tmp_path / "server.log", workers=1).start()
+    restarted = LiveServer(
+        sqlite_url, tmp_path / "server.log", workers=1, DNN_MAX_ATTEMPTS="1"
+    ).start()
     try:
         with restarted.client() as client:
             job = wait_for(client, interrupted, TERMINAL, timeout=10)

@@ -16,6 +16,7 @@ from packaging.utils import canonicalize_name
 ROOT = Path(__file__).resolve().parents[2]
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
 SCALED_OUT_EXTRAS = ("celery", "postgres")
+IMAGE_EXTRAS = (*SCALED_OUT_EXTRAS, "onnx")
 
 
 def pins(lock: str) -> dict[str, str]:
@@ -38,8 +39,8 @@ def requirements(*extras: str) -> list[Requirement]:
 @pytest.mark.parametrize(
     ("lock", "extras"),
     [
-        ("requirements.lock", SCALED_OUT_EXTRAS),
-        ("requirements-test.lock", (*SCALED_OUT_EXTRAS, "test")),
+        ("requirements.lock", IMAGE_EXTRAS),
+        ("requirements-test.lock", (*IMAGE_EXTRAS, "test")),
     ],
 )
 def test_locks_pin_every_dependency_within_its_range(lock: str, extras: tuple[str, ...]) -> None:

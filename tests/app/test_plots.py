@@ -11,7 +11,15 @@ from typing import Any
 
 from PIL import Image
 
-from app.plots import DPI, FIGSIZE_INCHES, line_gid, render_curves
+from app.plots import (
+    DPI,
+    FIGSIZE_INCHES,
+    CurveStyle,
+    best_iteration,
+    explosion,
+    line_gid,
+    render_curves,
+)
 
 SVG = "{http://www.w3.org/2000/svg}"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -100,3 +108,50 @@ def test_concurrent_renders_do_not_interfere() -> None:
     assert [plotted_points(svg)["cost-train"] for svg in svgs] == [20, 35, 50, 65] * 2
     assert [plotted_points(svg).get("cost-validation", 0) for svg in svgs] == [20, 0, 50, 0] * 2
     assert pngs == expected_png * 2
+
+
+def labels(svg: bytes) -> list[str]:
+    """matplotlib draws text as glyph paths, each preceded by a comment holding the text."""
+    return re.findall(r"<!-- (.*?) -->", svg.decode())
+
+
+def test_cost_is_log_scaled_by_default_and_linear_on_request() -> None:
+    points = curve(100, validation=True)
+    log = render_curves(points, "svg")
+    linear = render_curves(points, "svg", style=CurveStyle(yscale="linear"))
+    assert log != linear
+    assert "cost (log scale)" in labels(log) and "cost (log scale)" not in labels(linear)
+    assert any("10^{" in label for label in labels(log))
+    assert plotted_points(log) == plotted_points(linear)
+
+
+def test_best_iteration_is_the_lowest_validation_cost_else_training_cost() -> None:
+    points = curve(20, validation=True)
+    for point in points[12:]:
+        point["val_cost"] += 0.01 * (point["iteration"] - 12)  # overfitting after iteration 12
+    assert best_iteration(points) == 12
+    assert "best (12)" in labels(render_curves(points, "svg"))
+    assert best_iteration(curve(20)) == 20
+    # The early-stopping restore point, when the run reports one, wins.
+    assert "best (7)" in labels(render_curves(points, "svg", style=CurveStyle(best_iteration=7)))
+    assert best_iteration([]) is None
+
+
+def test_regression_says_r2_and_minibatch_runs_say_epoch() -> None:
+    svg = render_curves(curve(10), "svg", style=CurveStyle(task="regression", batch_size=16))
+    assert "R²" in labels(svg) and "accuracy" not in labels(svg)
+    assert "epoch" in labels(svg) and "iteration" not in labels(svg)
+    assert "accuracy" in labels(render_curves(curve(10), "svg"))
+
+
+def test_an_exploded_cost_is_flagged() -> None:
+    points = curve(10)
+    assert explosion(points) is None
+    points[-1]["cost"] = 4e17
+    note = explosion(points)
+    assert note is not None and "exploded" in note
+    svg = render_curves(points, "svg")
+    assert any(group.get("id") == "exploded-note" for group in ET.fromstring(svg).iter(f"{SVG}g"))
+    points[-1]["cost"] = float("nan")
+    assert "non-finite" in (explosion(points) or "")
+    assert "exploded-note" not in render_curves(curve(10), "svg").decode()

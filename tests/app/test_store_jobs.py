@@ -187,8 +187,13 @@ def test_reconcile_closes_abandoned_jobs_and_their_worker_loses_them(
         session.get_one(Job, healthy).heartbeat_at = utcnow() + timedelta(minutes=5)
         session.get_one(Job, dead).heartbeat_at = utcnow() + timedelta(minutes=5)
         later = utcnow() + timedelta(minutes=2)
-        closed = jobs.reconcile_abandoned(session, lease=lease, dead_workers=["host:9"], now=later)
-    assert sorted(closed) == sorted([stale, cancelling, dead])
+        # Each is on its last attempt, so it is closed rather than queued again (see
+        # test_job_reattempts.py for the retries).
+        outcome = jobs.reconcile_abandoned(
+            session, lease=lease, max_attempts=1, dead_workers=["host:9"], now=later
+        )
+    assert sorted(outcome.closed) == sorted([stale, cancelling, dead])
+    assert outcome.requeued == []
     with transaction(factory) as session:
         job = session.get_one(Job, stale)
         assert job.status == JobStatus.FAILED and "iteration 7" in (job.error or "")

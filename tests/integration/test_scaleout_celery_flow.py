@@ -118,8 +118,9 @@ def test_a_job_delivered_twice_runs_once(start_cluster: Callable[..., Any]) -> N
 def test_sigkill_of_a_worker_mid_job_never_leaves_it_running(
     start_cluster: Callable[..., Any],
 ) -> None:
-    # A short lease so the API's reconciler notices the dead worker within the test.
-    cluster = start_cluster(n_workers=2, DNN_JOB_LEASE_SECONDS="3")
+    # A short lease so the API's reconciler notices the dead worker within the test; one attempt,
+    # so the job fails with its reason (re-queueing is covered by test_scaleout_resume.py).
+    cluster = start_cluster(n_workers=2, DNN_JOB_LEASE_SECONDS="3", DNN_MAX_ATTEMPTS="1")
     with cluster.server.client() as client:
         dataset_id = upload(client, blobs_csv()[0])
         long_job = submit(client, dataset_id, 1_000_000)

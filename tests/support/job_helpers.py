@@ -40,6 +40,17 @@ def wait_for_history(
     raise AssertionError(f"job {job_id} recorded only {count} points")
 
 
+def all_points(client: httpx.Client, job_id: str) -> list[dict[str, Any]]:
+    """Every recorded point of a job, at full resolution, paging through /history."""
+    points: list[dict[str, Any]] = []
+    since: int | None = 0
+    while since is not None:
+        page = client.get(f"/jobs/{job_id}/history", params={"since": since}).json()
+        points += page["points"]
+        since = page.get("next_since")
+    return points
+
+
 def blobs(n: int = 100, seed: int = 0) -> dict[str, Any]:
     """A small, separable binary problem as the JSON body of POST /datasets."""
     rng = np.random.default_rng(seed)

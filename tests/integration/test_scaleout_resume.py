@@ -1,0 +1,106 @@
+"""Crash-transparent jobs scaled out: Celery workers over Redis, PostgreSQL under them. The
+process training a job is SIGKILLed twice; the lease reconciler queues the job again and
+publishes it, and the job ends as if it had never been interrupted."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import numpy as np
+import pytest
+from job_helpers import all_points, blobs, submit, wait_for
+from sqlalchemy import create_engine, text
+
+from core import Network
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+N_ITERATIONS = 3000
+HYPERPARAMETERS = {
+    "hidden_layers": [32, 32],
+    "optimizer": "adam",
+    "learning_rate": 0.001,
+    "batch_size": 16,
+    "validation_fraction": 0.2,
+    "record_every": 1,
+    "n_iterations": N_ITERATIONS,
+    "seed": 5,
+}
+TIMEOUT = 900  # generous for a loaded machine; nothing here asserts a duration
+FINAL = {"succeeded", "failed", "cancelled"}
+
+
+def wait_for_checkpoint(
+    database_url: str, job_id: str, attempt: int, after: int
+) -> tuple[int, int]:
+    """Wait until the job's `attempt` runs and has a checkpoint past `after`: (pid, iteration)."""
+    engine = create_engine(database_url)
+    try:
+        deadline = time.monotonic() + TIMEOUT
+        while time.monotonic() < deadline:
+            with engine.connect() as connection:
+                status, worker_id, attempts, checkpoint = connection.execute(
+                    text(
+                        "SELECT status, worker_id, attempts, "
+                        "(SELECT iteration FROM job_checkpoints WHERE job_id = jobs.id) "
+                        "FROM jobs WHERE id = :id"
+                    ),
+                    {"id": job_id},
+                ).one()
+            assert status in {"queued", "running"}, f"the job ended ({status}) before the kills"
+            if status == "running" and attempts == attempt and (checkpoint or 0) > after:
+                return int(str(worker_id).rsplit(":", 1)[1]), int(checkpoint)
+            time.sleep(0.05)
+    finally:
+        engine.dispose()
+    raise AssertionError(f"attempt {attempt} of job {job_id} stored no checkpoint")
+
+
+def weights(client: httpx.Client, model_id: str) -> Network:
+    response = client.get(f"/models/{model_id}/weights")
+    assert response.status_code == 200
+    return Network.from_bytes(response.content)
+
+
+def test_a_celery_job_whose_training_process_is_killed_twice_ends_as_an_uninterrupted_run(
+    start_cluster: Callable[..., Any],
+) -> None:
+    cluster = start_cluster(
+        n_workers=2, DNN_JOB_LEASE_SECONDS="2", DNN_CHECKPOINT_SECONDS="1", DNN_MAX_ATTEMPTS="3"
+    )
+    with cluster.server.client() as client:
+        response = client.post("/datasets", json=blobs(n=400))
+        assert response.status_code == 201, response.text
+        dataset = response.json()["id"]
+        victim = submit(client, dataset, **HYPERPARAMETERS)
+        reference = submit(client, dataset, **HYPERPARAMETERS)
+        checkpoint = 0
+        for attempt in (1, 2):
+            pid, checkpoint = wait_for_checkpoint(cluster.database_url, victim, attempt, checkpoint)
+            # The pool child that trains; its worker starts another child, and Celery hands the
+            # message back, which finds the job still running and is dropped: the reconciler
+            # queues the job again once its lease runs out, and publishes it.
+            assert any(pid in worker.pids() for worker in cluster.workers)
+            os.kill(pid, signal.SIGKILL)
+
+        job = wait_for(client, victim, FINAL, timeout=TIMEOUT)
+        assert job["status"] == "succeeded", job
+        assert job["attempts"] == 3
+        # Every point, at full resolution (GET /jobs/{id} thins long curves).
+        points = all_points(client, victim)
+        assert [p["iteration"] for p in points] == list(range(1, N_ITERATIONS + 1))
+        straight = wait_for(client, reference, FINAL, timeout=TIMEOUT)
+        assert straight["status"] == "succeeded" and straight["attempts"] == 1
+        for p, q in zip(points, all_points(client, reference), strict=True):
+            assert p == pytest.approx(q, rel=1e-6, abs=1e-9)
+        resumed, uninterrupted = (
+            weights(client, job["model_id"]),
+            weights(client, straight["model_id"]),
+        )
+        for p, q in zip(resumed.parameters(), uninterrupted.parameters(), strict=True):
+            np.testing.assert_allclose(p, q, rtol=0, atol=1e-6)
