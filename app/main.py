@@ -24,6 +24,7 @@ from app.api import (
     models,
     predict,
     registry,
+    sweeps,
 )
 from app.api import metrics as metrics_api
 from app.api.dashboard import install_dashboard
@@ -171,6 +172,7 @@ def create_app(
     for router in (*routers, health.router, admin.router):
         app.include_router(router)
     app.include_router(export.router)
+    app.include_router(sweeps.router)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.include_router(inference_v2.router)
     app.include_router(metrics_api.router)

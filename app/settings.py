@@ -66,6 +66,8 @@ class Settings(BaseSettings):
     max_layer_width: int = Field(default=4096, gt=0)
     max_hidden_layers: int = Field(default=32, gt=0)
     max_iterations: int = Field(default=1_000_000, gt=0)
+    # The most trials one sweep (POST /sweeps) may plan, grid or random.
+    max_sweep_trials: int = Field(default=256, gt=0)
     max_predict_rows: int = Field(default=100_000, gt=0)
     model_cache_size: int = Field(default=32, gt=0)
     # Distinct (model, version, route) series /metrics keeps per model before the rest share

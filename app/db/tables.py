@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
@@ -229,3 +230,55 @@ class IdempotencyRecord(Base):
     status_code: Mapped[int]
     response: Mapped[dict[str, Any]]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SweepStatus(enum.StrEnum):
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+class Sweep(Base):
+    """A hyperparameter search: its planned trials, created as jobs a few at a time.
+
+    `next_trial` is the index of the next planned trial to become a job; it only moves by a
+    conditional UPDATE under the sweep's row lock, so each trial becomes a job exactly once.
+    """
+
+    __tablename__ = "sweeps"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(String(64), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    dataset_id: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    metric: Mapped[str] = mapped_column(String(32))
+    # "min" or "max": the direction in which `metric` is better.
+    goal: Mapped[str] = mapped_column(String(8))
+    max_parallel: Mapped[int]
+    # The request's search ({"grid": ...} or {"random": ...}), for display.
+    search: Mapped[dict[str, Any]]
+    # Every trial's full hyperparameters (validated, task decided), in trial order.
+    trials: Mapped[list[Any]]
+    n_trials: Mapped[int]
+    next_trial: Mapped[int] = mapped_column(default=0)
+    # The alias the best model gets when the sweep succeeds (None: no promotion).
+    promote: Mapped[str | None] = mapped_column(String(64))
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None]
+
+
+class SweepTrial(Base):
+    """A trial that became a job; the primary key admits each trial of a sweep once."""
+
+    __tablename__ = "sweep_trials"
+
+    sweep_id: Mapped[str] = mapped_column(
+        ForeignKey("sweeps.id", ondelete="CASCADE"), primary_key=True
+    )
+    trial: Mapped[int] = mapped_column(Integer, primary_key=True)
+    job_id: Mapped[str] = mapped_column(
+        ForeignKey("jobs.id", ondelete="CASCADE"), unique=True, index=True
+    )

@@ -52,6 +52,22 @@ ERRORS: dict[Key, dict[int, str]] = {
         404: "No such job for this tenant",
         409: "The job has already finished",
     },
+    ("POST", "/sweeps"): {
+        400: UNPARSEABLE,
+        404: "No such dataset for this tenant",
+        409: "The Idempotency-Key was used before with a different request",
+        413: "The body beyond the server's limits",
+        422: "An invalid trial (named with its parameter), a grid beyond DNN_MAX_SWEEP_TRIALS, "
+        "or an alias name not allowed",
+        429: "Too many queued or running jobs for this tenant: no trial could start",
+        503: "The job queue is unreachable (Celery executor); see Retry-After",
+    },
+    ("GET", "/sweeps"): {422: "limit or offset out of range"},
+    ("GET", "/sweeps/{sweep_id}"): {404: "No such sweep for this tenant"},
+    ("POST", "/sweeps/{sweep_id}/cancel"): {
+        404: "No such sweep for this tenant",
+        409: "The sweep has already finished",
+    },
     ("GET", "/jobs/{job_id}/events"): {
         404: "No such job for this tenant",
         422: "since or Last-Event-ID out of range",
@@ -194,6 +210,34 @@ KEY: dict[str, Any] = {
     "revoked_at": None,
 }
 PAGE = {"limit": 50, "offset": 0}
+SWEEP_ID = "a3e5c7b9d1f24e6a8c0b2d4f6e8a0c2e"
+SWEEP_SUMMARY: dict[str, Any] = {
+    "id": SWEEP_ID,
+    "name": "cancer-search",
+    "status": "succeeded",
+    "dataset_id": DATASET_ID,
+    "metric": "val_cost",
+    "goal": "min",
+    "max_parallel": 2,
+    "n_trials": 2,
+    "n_started": 2,
+    "promote": "production",
+    "created_at": CREATED,
+    "finished_at": "2026-11-27T09:30:09.120Z",
+    "error": None,
+}
+TRIAL: dict[str, Any] = {
+    "trial": 1,
+    "job_id": JOB_ID,
+    "status": "succeeded",
+    "rank": 1,
+    "params": {"learning_rate": 0.01},
+    "hyperparameters": {**HYPERPARAMETERS, "task": "binary"},
+    "metrics": MODEL["metrics"],
+    "model_id": MODEL_ID,
+    "started_at": "2026-11-27T09:30:00.012Z",
+    "finished_at": "2026-11-27T09:30:04.310Z",
+}
 
 # (success status, media type, example body) per operation.
 EXAMPLES: dict[Key, tuple[str, str, Any]] = {
@@ -242,6 +286,43 @@ EXAMPLES: dict[Key, tuple[str, str, Any]] = {
     ),
     ("GET", "/jobs/{job_id}/curve.svg"): ("200", "image/svg+xml", "<svg ...>...</svg>"),
     ("GET", "/jobs/{job_id}/curve.png"): ("200", "image/png", "(PNG bytes)"),
+    ("POST", "/sweeps"): (
+        "202",
+        "application/json",
+        {"sweep_id": SWEEP_ID, "status": "running", "location": f"/sweeps/{SWEEP_ID}"},
+    ),
+    ("GET", "/sweeps"): ("200", "application/json", {"items": [SWEEP_SUMMARY], **PAGE}),
+    ("GET", "/sweeps/{sweep_id}"): (
+        "200",
+        "application/json",
+        {
+            **SWEEP_SUMMARY,
+            "search": {"grid": {"learning_rate": [0.001, 0.01]}},
+            "trials": [
+                TRIAL,
+                {
+                    **TRIAL,
+                    "trial": 0,
+                    "job_id": "6d2e8f0a1b3c4d5e6f708192a3b4c5d6",
+                    "rank": 2,
+                    "params": {"learning_rate": 0.001},
+                    "metrics": {**MODEL["metrics"], "val_cost": 0.1204},
+                    "model_id": "e2f4a6c8b0d14e3f5a7c9e1b3d5f7a9c",
+                },
+            ],
+            "best": {
+                "job_id": JOB_ID,
+                "model_id": MODEL_ID,
+                "hyperparameters": TRIAL["hyperparameters"],
+                "metrics": MODEL["metrics"],
+            },
+        },
+    ),
+    ("POST", "/sweeps/{sweep_id}/cancel"): (
+        "202",
+        "application/json",
+        {**SWEEP_SUMMARY, "status": "cancelled", "n_started": 1},
+    ),
     ("GET", "/models"): ("200", "application/json", {"items": [MODEL], **PAGE}),
     ("GET", "/models/{model_id}"): ("200", "application/json", MODEL),
     ("GET", "/models/{model_id}/weights"): (
@@ -339,6 +420,16 @@ REQUEST_EXAMPLES: dict[Key, dict[str, Any]] = {
                 "lr_decay": "inverse_time",
                 "early_stopping": {"patience": 20, "min_delta": 0.0},
             },
+        }
+    },
+    ("POST", "/sweeps"): {
+        "application/json": {
+            "dataset_id": DATASET_ID,
+            "name": "cancer-search",
+            "hyperparameters": {"n_iterations": 500, "validation_fraction": 0.2},
+            "grid": {"learning_rate": [0.001, 0.01], "hidden_layers": [[16], [16, 8]]},
+            "max_parallel": 2,
+            "promote": "production",
         }
     },
     ("POST", "/predict"): {"application/json": {"model_id": MODEL_ID, "instances": [ROW]}},

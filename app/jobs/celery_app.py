@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.db.engine import make_engine, make_session_factory
 from app.jobs.runner import make_worker_id, run_training_job
+from app.jobs.sweeps import SweepAdvancer
 from app.settings import Settings
 
 TASK_NAME = "dnn_service.train"
@@ -84,9 +85,16 @@ def make_worker_celery(settings: Settings) -> Celery:
     app = make_celery(settings)
     database = _WorkerDatabase(settings.database_url)
 
+    def publish(job_id: str) -> None:
+        app.send_task(TASK_NAME, args=[job_id], queue=settings.celery_queue)
+
+    # The worker that sees a trial finish publishes the sweep's next trial itself.
+    sweeps = SweepAdvancer(settings, publish)
+
     @app.task(name=TASK_NAME)  # type: ignore[untyped-decorator]
     def train(job_id: str) -> str | None:
         status = run_training_job(database.factory(), job_id, make_worker_id(), settings)
+        sweeps.after_trial(database.factory(), job_id)
         return None if status is None else str(status)
 
     return app

@@ -7,6 +7,7 @@ from typing import Any, Protocol
 from app.errors import ServiceUnavailable
 from app.jobs.local import LocalWorkerPool
 from app.jobs.reconciler import LeaseReconciler
+from app.jobs.sweeps import SweepAdvancer
 from app.settings import Settings
 
 # Publishing is quick or the broker is down: one quick retry rides out a reconnect, and a
@@ -61,6 +62,7 @@ class CeleryExecutor:
             settings.job_lease_seconds,
             redispatch=self.submit,
             max_attempts=settings.max_attempts,
+            sweeps=SweepAdvancer(settings, self.submit),
         )
 
     def start(self) -> None:

@@ -26,6 +26,7 @@ from threadpoolctl import threadpool_limits
 
 from app.db.engine import make_engine, make_session_factory, transaction
 from app.jobs.runner import make_worker_id, run_training_job, worker_id_for
+from app.jobs.sweeps import STALLED_CHECK_SECONDS, SweepAdvancer
 from app.settings import Settings
 from app.store import jobs
 
@@ -60,6 +61,8 @@ def worker_main(settings_data: dict[str, Any], wake: Any, stop: EventType) -> No
     engine = make_engine(settings.database_url)
     factory = make_session_factory(engine)
     worker_id = make_worker_id()
+    # Workers take queued jobs from the database themselves: a new trial needs no hand-over.
+    sweeps = SweepAdvancer(settings, dispatch=None)
     while not stop.is_set():
         with transaction(factory) as session:
             job_id = jobs.next_queued_job_id(session)
@@ -68,6 +71,7 @@ def worker_main(settings_data: dict[str, Any], wake: Any, stop: EventType) -> No
                 wake.get(timeout=IDLE_POLL_SECONDS)
             continue
         run_training_job(factory, job_id, worker_id, settings)
+        sweeps.after_trial(factory, job_id)
     engine.dispose()
 
 
@@ -106,6 +110,9 @@ class LocalWorkerPool:
         self._monitor: threading.Thread | None = None
         self._monitor_stop = threading.Event()
         self._factory = make_session_factory(make_engine(settings.database_url))
+        self._sweeps = SweepAdvancer(
+            settings, self.submit, min_interval_seconds=STALLED_CHECK_SECONDS
+        )
 
     def start(self) -> None:
         self._reconcile_previous_run()
@@ -135,6 +142,8 @@ class LocalWorkerPool:
     def _watch(self) -> None:
         """Replace a worker that died and re-queue (or close) the job it was running, at once."""
         while not self._monitor_stop.wait(MONITOR_SECONDS):
+            # This embedded executor's reconciler duty: sweeps whose trials ended unseen.
+            self._sweeps.advance_stalled(self._factory)
             for index, process in enumerate(self._processes):
                 if process.is_alive() or self._stop.is_set():
                     continue

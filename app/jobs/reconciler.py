@@ -18,6 +18,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from app.db.engine import make_engine, make_session_factory, transaction
 from app.errors import ServiceUnavailable
+from app.jobs.sweeps import SweepAdvancer
 from app.store import jobs
 
 log = logging.getLogger(__name__)
@@ -46,9 +47,11 @@ class LeaseReconciler:
         lease_seconds: float,
         redispatch: Callable[[str], None],
         max_attempts: int = 1,
+        sweeps: SweepAdvancer | None = None,
     ) -> None:
         self._redispatch = redispatch
         self._max_attempts = max_attempts
+        self._sweeps = sweeps
         self._engine = make_engine(database_url)
         self._factory = make_session_factory(self._engine)
         self._lease = timedelta(seconds=lease_seconds)
@@ -75,6 +78,9 @@ class LeaseReconciler:
         for job_id in stranded:
             if job_id not in outcome.requeued:
                 self._dispatch(job_id, "its API process had not handed it over")
+        if self._sweeps is not None:
+            # Trials that ended without their worker's hook (cancelled, reconciled above).
+            self._sweeps.advance_stalled(self._factory)
         return outcome
 
     def _dispatch(self, job_id: str, why: str) -> None:

@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.orm import Session
 
@@ -13,12 +13,16 @@ from app import ingest, names
 from app.db.tables import Dataset, Job
 from app.errors import InvalidInput, LimitExceeded, ServiceUnavailable, TooManyRequests
 from app.job_status import JobStatus
-from app.jobs.dispatch import Executor
 from app.jobs.resume import plan_resume
 from app.jobs.spec import decide_task
 from app.schemas.jobs import Hyperparameters, JobAccepted, TrainRequest
 from app.settings import Settings
 from app.store import checkpoints, datasets, idempotency, jobs
+
+if TYPE_CHECKING:
+    # Only a type here: importing the executors would import the runner, which imports the
+    # sweeps that import this module.
+    from app.jobs.dispatch import Executor
 
 NOT_DISPATCHED = "not started: the job queue was unreachable at submission"
 
@@ -81,18 +85,12 @@ def submit_training(
             f"at most {settings.max_active_jobs_per_tenant} at once"
         )
     dataset = plan.dataset if plan is not None else _dataset(session, tenant_id, request, settings)
-    # The one place the learning task is decided; the job stores it, the worker builds from it.
-    task = decide_task(hp.task, dataset.task, dataset.classes)
-    if hp.batch_size is not None and hp.batch_size > dataset.n_samples:
-        raise InvalidInput(
-            f"batch_size {hp.batch_size} exceeds the dataset's {dataset.n_samples} samples",
-            [{"loc": ["hyperparameters", "batch_size"], "msg": "larger than the dataset"}],
-        )
+    hp = spec_for_dataset(hp, dataset)
     job = jobs.create_job(
         session,
         tenant_id=tenant_id,
         dataset_id=dataset.id,
-        hyperparameters=hp.model_copy(update={"task": task}).model_dump(mode="json"),
+        hyperparameters=hp.model_dump(mode="json"),
         # A name given is valid (the schema checks it); one made from the dataset's is made so.
         model_name=(
             plan.model_name
@@ -109,6 +107,18 @@ def submit_training(
         # from any checkpoint.
         checkpoints.save_checkpoint(session, job.id, plan.start_iteration, plan.state)
     return job
+
+
+def spec_for_dataset(hp: Hyperparameters, dataset: Dataset) -> Hyperparameters:
+    """What a job on `dataset` stores: its task decided, its batch size checked (422 if not)."""
+    # The one place the learning task is decided; the job stores it, the worker builds from it.
+    task = decide_task(hp.task, dataset.task, dataset.classes)
+    if hp.batch_size is not None and hp.batch_size > dataset.n_samples:
+        raise InvalidInput(
+            f"batch_size {hp.batch_size} exceeds the dataset's {dataset.n_samples} samples",
+            [{"loc": ["hyperparameters", "batch_size"], "msg": "larger than the dataset"}],
+        )
+    return hp.model_copy(update={"task": task})
 
 
 def accepted_body(job: Job) -> dict[str, Any]:
