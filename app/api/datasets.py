@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Request, status
+from fastapi import APIRouter, Query, Request, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
@@ -13,7 +13,14 @@ from sqlalchemy.orm import Session, sessionmaker
 from starlette.datastructures import UploadFile
 
 from app import ingest
-from app.api.deps import ReadSessionDep, SessionDep, SessionFactoryDep, SettingsDep, TenantDep
+from app.api.deps import (
+    IdempotencyKeyDep,
+    ReadSessionDep,
+    SessionDep,
+    SessionFactoryDep,
+    SettingsDep,
+    TenantDep,
+)
 from app.db.tables import Dataset
 from app.errors import Conflict, InvalidInput
 from app.parsing import ParsePool
@@ -170,16 +177,12 @@ async def create_dataset(
     settings: SettingsDep,
     tenant: TenantDep,
     factory: SessionFactoryDep,
-    idempotency_key: Annotated[
-        str | None,
-        Header(description="retrying with the same key returns the first response"),
-    ] = None,
+    key: IdempotencyKeyDep,
     dedupe: Annotated[
         bool,
         Query(description="false: store this upload even if the same content is stored already"),
     ] = True,
 ) -> JSONResponse:
-    key = idempotency.check_key(idempotency_key) if idempotency_key is not None else None
     pool: ParsePool = request.app.state.parse_pool
     upload = await _parse_upload(request, ingest.Limits.from_settings(settings), pool)
     return await run_in_threadpool(_store, factory, tenant, upload, key, dedupe)

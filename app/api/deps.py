@@ -14,6 +14,7 @@ from app.errors import Forbidden
 from app.jobs.dispatch import Executor
 from app.serving import InferenceService
 from app.settings import Settings
+from app.store import idempotency
 from app.store.keys import Caller
 
 # The dependencies without I/O are `async def`, so FastAPI calls them on the event loop instead
@@ -121,6 +122,15 @@ async def require_admin(caller: Annotated[Caller, Depends(get_caller)]) -> Calle
     return caller
 
 
+async def get_idempotency_key(
+    idempotency_key: Annotated[
+        str | None,
+        Header(description="retrying with the same key returns the first response"),
+    ] = None,
+) -> str | None:
+    return idempotency.check_key(idempotency_key) if idempotency_key is not None else None
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 SessionDep = Annotated[Session, Depends(get_session)]
 ReadSessionDep = Annotated[Session, Depends(get_read_session)]
@@ -130,3 +140,4 @@ AuthGateDep = Annotated[AuthGate, Depends(get_auth_gate)]
 TenantDep = Annotated[str, Depends(get_tenant)]
 AdminDep = Annotated[Caller, Depends(require_admin)]
 MetricsAccessDep = Annotated[None, Depends(require_metrics_access)]
+IdempotencyKeyDep = Annotated[str | None, Depends(get_idempotency_key)]

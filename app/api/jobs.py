@@ -4,11 +4,18 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Response, status
+from fastapi import APIRouter, Query, Response, status
 from fastapi.responses import JSONResponse
 from pydantic import TypeAdapter
 
-from app.api.deps import ExecutorDep, ReadSessionDep, SessionDep, SettingsDep, TenantDep
+from app.api.deps import (
+    ExecutorDep,
+    IdempotencyKeyDep,
+    ReadSessionDep,
+    SessionDep,
+    SettingsDep,
+    TenantDep,
+)
 from app.db.tables import Job
 from app.job_status import JobStatus
 from app.jobs.submit import submit_and_dispatch
@@ -91,12 +98,8 @@ def train(
     settings: SettingsDep,
     executor: ExecutorDep,
     tenant: TenantDep,
-    idempotency_key: Annotated[
-        str | None,
-        Header(description="retrying with the same key returns the first response"),
-    ] = None,
+    key: IdempotencyKeyDep,
 ) -> Response:
-    key = idempotency.check_key(idempotency_key) if idempotency_key is not None else None
     digest = idempotency.request_digest(body.model_dump_json().encode())
     outcome = submit_and_dispatch(
         session, executor, tenant, body, settings, idempotency_key=key, digest=digest

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Header, status
+from fastapi import APIRouter, status
 from fastapi.responses import JSONResponse
 
-from app.api.deps import ExecutorDep, ReadSessionDep, SessionDep, SettingsDep, TenantDep
+from app.api.deps import (
+    ExecutorDep,
+    IdempotencyKeyDep,
+    ReadSessionDep,
+    SessionDep,
+    SettingsDep,
+    TenantDep,
+)
 from app.jobs import sweeps
 from app.jobs.sweep_board import describe, summary
 from app.schemas.common import Limit, Offset, error_responses
@@ -30,12 +35,8 @@ def create_sweep(
     settings: SettingsDep,
     executor: ExecutorDep,
     tenant: TenantDep,
-    idempotency_key: Annotated[
-        str | None,
-        Header(description="retrying with the same key returns the first response"),
-    ] = None,
+    key: IdempotencyKeyDep,
 ) -> JSONResponse:
-    key = idempotency.check_key(idempotency_key) if idempotency_key is not None else None
     digest = idempotency.request_digest(body.model_dump_json().encode())
     outcome = sweeps.create_sweep(
         session, executor, tenant, body, settings, idempotency_key=key, digest=digest

@@ -1,7 +1,7 @@
 """Headless Chromium over the Chrome DevTools Protocol, for tests of the served pages.
 
-The same launcher as tests/app/test_dashboard_browser.py (which predates this module and keeps
-its own copy until it moves here). Outside CI a missing Chromium skips; with CI=true it fails.
+Every browser test drives its pages through this launcher. Outside CI a missing Chromium
+skips; with CI=true it fails.
 """
 
 from __future__ import annotations
