@@ -9,6 +9,7 @@ its own output.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -22,7 +23,8 @@ LEAKY_RELU_SLOPE = 0.01
 _ZEROS = {np.dtype(t): np.zeros((), dtype=t) for t in (np.float16, np.float32, np.float64)}
 
 
-def _zero(A: Array) -> Array | int:
+def zero_of(A: Array) -> Array | int:
+    """Zero as a 0-d array of ``A``'s dtype (see _ZEROS), or the int 0 for other dtypes."""
     return _ZEROS.get(A.dtype, 0)
 
 
@@ -34,7 +36,7 @@ def relu(Z: Array) -> None:
     Z : ndarray of shape (n_samples, n_units)
         Pre-activations, overwritten with the activations.
     """
-    np.maximum(Z, _zero(Z), out=Z)
+    np.maximum(Z, zero_of(Z), out=Z)
 
 
 def leaky_relu(Z: Array) -> None:
@@ -60,26 +62,45 @@ def sigmoid(Z: Array) -> None:
     np.exp(Z, out=Z)
 
 
-def relu_derivative(A: Array, delta: Array, mask: NDArray[np.bool_]) -> None:
-    """Multiply ``delta`` in place by ReLU's derivative, read from its output ``A``.
+def relu_keeping_gate(Z: Array, gate: Array) -> None:
+    """ReLU in place for training, keeping its derivative for the backward pass.
+
+    ``gate <- [Z > 0]`` as 0/1 floats, then ``Z <- Z * gate``. Measured on a 500 x 257 float32
+    buffer here, the two passes take 15 us against 48 us for ``np.maximum`` (which has no fast
+    float32 loop in this NumPy), and the backward pass then multiplies by ``gate`` (5 us)
+    instead of comparing ``A`` again and multiplying by a boolean (17 us). The result differs
+    from :func:`relu` only in the sign of zeros (``-3 * 0 = -0.0``), which no later product sees.
+
+    Parameters
+    ----------
+    Z : ndarray of shape (n_samples, n_units)
+        Pre-activations, overwritten with the activations.
+    gate : ndarray of the same shape and dtype
+        Overwritten with ReLU's derivative at ``Z``.
+    """
+    np.greater(Z, zero_of(Z), out=gate, casting="unsafe")
+    np.multiply(Z, gate, out=Z)
+
+
+def relu_derivative(A: Array, delta: Array, gate: NDArray[Any]) -> None:
+    """Multiply ``delta`` in place by ReLU's derivative, the ``gate`` that
+    :func:`relu_keeping_gate` saved in the forward pass (``A`` is not needed).
 
     Parameters
     ----------
     A : ndarray of shape (n_samples, n_units)
-        The layer's activations.
+        The layer's activations (unused).
     delta : ndarray of shape (n_samples, n_units)
         dCost/dA on entry, dCost/dZ on return.
-    mask : ndarray of bool, shape (n_samples, n_units)
-        Scratch space, reused across calls so the backward pass allocates nothing.
+    gate : ndarray of the same shape and dtype
     """
-    np.greater(A, _zero(A), out=mask)
-    # The mask read as 0/1 bytes multiplies 10-15% faster than as booleans (same products).
-    np.multiply(delta, mask.view(np.uint8), out=delta)
+    del A
+    np.multiply(delta, gate, out=delta)
 
 
 def leaky_relu_derivative(A: Array, delta: Array, mask: NDArray[np.bool_]) -> None:
     """Multiply ``delta`` in place by leaky ReLU's derivative, read from its output ``A``."""
-    np.less_equal(A, _zero(A), out=mask)
+    np.less_equal(A, zero_of(A), out=mask)
     np.multiply(delta, LEAKY_RELU_SLOPE, out=delta, where=mask)
 
 
@@ -97,7 +118,9 @@ def sigmoid_derivative(A: Array, delta: Array, mask: NDArray[np.bool_]) -> None:
 
 
 Activation = Callable[[Array], None]
-Derivative = Callable[[Array, Array, NDArray[np.bool_]], None]
+# (Z, scratch): the training forward pass, in place; (A, delta, scratch): the derivative.
+TrainingActivation = Callable[[Array, NDArray[Any]], None]
+Derivative = Callable[[Array, Array, NDArray[Any]], None]
 
 ACTIVATIONS: dict[str, Activation] = {
     "relu": relu,
@@ -109,6 +132,25 @@ ACTIVATIONS: dict[str, Activation] = {
 # Activations with f(1) = 1: applied to a buffer whose last column holds ones (the input that
 # multiplies the next layer's bias), they leave that column as it is.
 KEEPS_ONE = frozenset({"relu", "leaky_relu"})
+
+# What training's forward pass keeps for the backward pass: a gate, one float buffer per layer
+# that the derivative reads. The other activations get a shared boolean scratch buffer instead,
+# which their training forward pass ignores and their derivative fills itself.
+KEEPS_GATE = frozenset({"relu"})
+
+
+def _ignoring_scratch(activate: Activation) -> TrainingActivation:
+    def forward(Z: Array, scratch: NDArray[Any]) -> None:
+        del scratch
+        activate(Z)
+
+    return forward
+
+
+TRAINING_ACTIVATIONS: dict[str, TrainingActivation] = {
+    name: relu_keeping_gate if name in KEEPS_GATE else _ignoring_scratch(activate)
+    for name, activate in ACTIVATIONS.items()
+}
 
 DERIVATIVES: dict[str, Derivative] = {
     "relu": relu_derivative,

@@ -8,12 +8,12 @@ activations, derivatives and bias additions work in place.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 from numpy.typing import NDArray
 
-from core.activations import ACTIVATIONS, DERIVATIVES, KEEPS_ONE, Array
+from core.activations import DERIVATIVES, KEEPS_GATE, KEEPS_ONE, TRAINING_ACTIVATIONS, Array
 from core.network import Network
 from core.outputs import ACCURACY, COSTS
 
@@ -111,6 +111,13 @@ class Workspace:
             default=0,
         )
         self.mask = np.empty(largest_block, dtype=np.bool_)
+        # An activation that keeps a gate for its derivative gets one per layer instead,
+        # written in the forward pass and read in the backward pass.
+        self.gates = (
+            [np.empty((batch_size, n + 1), dtype=dtype) for n in widths[:-1]]
+            if net.hidden_activation in KEEPS_GATE
+            else None
+        )
         # The first layer's input has no ones column: its bias gradient is ones @ delta, a GEMV
         # several times faster than sum(axis=0).
         self.ones = np.ones(batch_size, dtype=dtype)
@@ -132,7 +139,7 @@ class Workspace:
         gathered = batch_size if gather else 0
         self.X_batch = np.empty((gathered, net.layer_dims[0]), dtype=dtype)
         self.Y_batch = np.empty((gathered, widths[-1]), dtype=dtype)
-        self.activate = ACTIVATIONS[net.hidden_activation]
+        self.activate = TRAINING_ACTIVATIONS[net.hidden_activation]
         self.restore_ones = net.hidden_activation not in KEEPS_ONE
         self.derivative = DERIVATIVES[net.hidden_activation]
         self.cost_and_activate = COSTS[net.output]
@@ -145,13 +152,16 @@ class Workspace:
         with the extra column, the same without it, and its row blocks, each as (that block
         of the output, of the delta, and the derivative's mask for it)."""
         views = []
-        for A, delta in zip(self.activations, self.deltas, strict=True):
+        for layer, (A, delta) in enumerate(zip(self.activations, self.deltas, strict=True)):
             width = A.shape[1]
             blocks = []
             for rows in _row_blocks(m, width, A.dtype.itemsize, self.block_bytes):
                 n = rows.stop - rows.start
-                mask = self.mask[: n * width].reshape(n, width)
-                blocks.append((A[rows], delta[rows], mask))
+                if self.gates is None:
+                    scratch: NDArray[Any] = self.mask[: n * width].reshape(n, width)
+                else:
+                    scratch = self.gates[layer][rows]
+                blocks.append((A[rows], delta[rows], scratch))
             views.append(_LayerViews(A[:m], delta[:m], delta[:m, :-1], blocks))
         return views
 
@@ -192,9 +202,9 @@ class Workspace:
             matmul(X, first[:-1], out=views[0].A_aug[:, :-1])
             # Bias and activation one cache-sized block of rows at a time: the second pass
             # reads what the first left in the cache instead of memory.
-            for Z, _, _ in views[0].blocks:
+            for Z, _, scratch in views[0].blocks:
                 np.add(Z, first_bias, out=Z)
-                activate(Z)
+                activate(Z, scratch)
                 if restore_ones:
                     Z[:, -1] = 1
         else:
@@ -207,8 +217,8 @@ class Workspace:
                 matmul(A_aug, blocks[layer], out=output)
                 break
             matmul(A_aug, blocks[layer], out=views[layer].A_aug[:, :-1])
-            for Z, _, _ in views[layer].blocks:
-                activate(Z)
+            for Z, _, scratch in views[layer].blocks:
+                activate(Z, scratch)
                 if restore_ones:
                     Z[:, -1] = 1
         cost = self.cost_and_activate(output, Y, self.scratch[:m])
@@ -240,12 +250,12 @@ class Workspace:
             if accumulate:
                 first_gradient[-1] = 0
             start = 0
-            for A_rows, delta_rows, mask in below.blocks:
+            for A_rows, delta_rows, scratch in below.blocks:
                 stop = start + len(A_rows)
                 if outer:
                     # An outer product: BLAS runs it as a K=1 GEMM, 3x slower than broadcasting.
                     np.multiply(delta[start:stop], block.T, out=delta_rows)
-                derivative(A_rows, delta_rows, mask)
+                derivative(A_rows, delta_rows, scratch)
                 if accumulate:
                     partial = self.bias_partial
                     matmul(self.ones[: stop - start], delta_rows, out=partial)
@@ -281,4 +291,5 @@ class _LayerViews(NamedTuple):
     A_aug: Array  # its activations and the ones column
     delta_aug: Array  # dCost/dA, then dCost/dZ, with an extra column that is ignored
     delta: Array  # the same without the extra column
-    blocks: list[tuple[Array, Array, NDArray[np.bool_]]]  # row blocks: A_aug, delta_aug, mask
+    # Row blocks: A_aug, delta_aug, and the derivative's scratch (see Workspace.gates).
+    blocks: list[tuple[Array, Array, NDArray[Any]]]

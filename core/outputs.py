@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from core.activations import Array, sigmoid
+from core.activations import Array, sigmoid, zero_of
 
 
 def binary_cross_entropy(Z: Array, Y: Array, scratch: Array) -> float:
@@ -41,17 +41,23 @@ def binary_cross_entropy(Z: Array, Y: Array, scratch: Array) -> float:
     cost : float
         ``sum(softplus(z) - y z) / n_samples``.
     """
-    np.abs(Z, out=scratch)
-    np.negative(scratch, out=scratch)
-    np.logaddexp(0, scratch, out=scratch)  # softplus(-|z|), in (0, log 2]
-    smooth = float(scratch.sum(dtype=np.float64))
     # max(z, 0) - y z: -y z where z <= 0, and z - y z where z > 0. Rounding is monotonic and
     # y z lies between 0 and z, so each computed term is >= 0 exactly as the true one is.
     np.multiply(Y, Z, out=scratch)
     np.negative(scratch, out=scratch)
     np.add(scratch, Z, out=scratch, where=Z > 0)
     hinge = float(scratch.sum(dtype=np.float64))
-    sigmoid(Z)
+    # softplus(-|z|) = log1p(exp(-|z|)), in (0, log 2]. exp then log1p, where exp cannot
+    # overflow, is what np.logaddexp(0, -|z|) computes, 7-15x faster (SIMD loops).
+    np.abs(Z, out=scratch)
+    np.negative(scratch, out=scratch)
+    np.exp(scratch, out=scratch)
+    np.log1p(scratch, out=scratch)
+    smooth = float(scratch.sum(dtype=np.float64))
+    # sigmoid(z) = exp(-softplus(-z)) = exp(min(z, 0) - softplus(-|z|)), from what is at hand.
+    np.minimum(Z, zero_of(Z), out=Z)
+    np.subtract(Z, scratch, out=Z)
+    np.exp(Z, out=Z)
     return (smooth + hinge) / int(Z.shape[0])
 
 

@@ -122,3 +122,18 @@ def test_row_blocks_give_the_same_step(
     exact = Workspace(net, 37)
     assert partial_cost == pytest.approx(exact.step(X[:37], Y[:37], 0.0)[0], rel=1e-12)
     np.testing.assert_allclose(blocked.packed_gradients, exact.packed_gradients, rtol=1e-10)
+
+
+@pytest.mark.parametrize("output", ["sigmoid", "softmax", "identity"])
+@pytest.mark.parametrize("activation", sorted(ACTIVATIONS))
+def test_training_forward_pass_matches_inference(activation: str, output: str) -> None:
+    # Training runs its own forms of the activations (ReLU keeps a gate for the backward pass,
+    # the sigmoid output is taken from the cost's softplus); they must give what inference does.
+    rng = np.random.default_rng(3)
+    n_out = 3 if output == "softmax" else 1
+    net = Network((5, 7, 4, n_out), activation, output, init="xavier", seed=4, dtype="float32")
+    X = (rng.standard_normal((40, 5)) * 3).astype(np.float32)
+    labels = np.arange(40) % 3 if output == "softmax" else rng.integers(0, 2, 40)
+    Y, _ = encode_targets(labels, output, n_out, net.dtype)
+    _, trained = Workspace(net, len(X)).step(X, Y, 0.0)
+    np.testing.assert_allclose(trained, net.forward(X), rtol=2e-6, atol=1e-7)
