@@ -26,6 +26,10 @@ class Settings(BaseSettings):
     # training workers: with every core training, predict tail latency doubled (see
     # benchmarks/README-service.md). At least one worker, so a 1-core machine still trains.
     workers: int = Field(default_factory=lambda: max(1, (os.cpu_count() or 1) - 1), ge=0, le=256)
+    # BLAS threads per local training worker. Unset: the cores left after one for the API,
+    # shared among the workers (at least 1 each). On 2 cores, one worker with 2 BLAS threads
+    # kept predict p99 at 2-2.5x idle while it trained, even at SCHED_IDLE.
+    worker_threads: int | None = Field(default=None, ge=1, le=256)
     # API processes `serve` starts (uvicorn workers); each has its own model cache, and the
     # serve parent alone runs the training workers and the reconciler.
     api_workers: int = Field(default=1, ge=1, le=64)
