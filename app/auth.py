@@ -16,9 +16,10 @@ import threading
 import time
 from dataclasses import dataclass
 
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from app.errors import Unauthorized
+from app.refresh_ahead import RefreshAhead
 from app.settings import Settings
 from app.store import keys
 from app.store.keys import Caller
@@ -31,6 +32,8 @@ OPEN_MODE_CALLER = Caller(tenant_id=OPEN_MODE_TENANT, is_admin=False, key_id=Non
 MODE_CACHE_SECONDS = 1.0
 MAX_CACHED_KEYS = 10_000
 FIRST_KEY_HINT = "dnn-service keys create --admin --tenant NAME"
+
+SessionFactory = sessionmaker[Session]
 
 
 class AuthMode(enum.StrEnum):
@@ -122,10 +125,11 @@ def log_decision(decision: AuthDecision, *, active_keys: int) -> None:
 class AuthGate:
     """Resolves the Authorization header to a Caller under the server's auth mode.
 
-    In UNTIL_FIRST_KEY mode the gate asks the database at most once a second whether a key was
-    ever created, and latches to KEYS the first time one was: nothing turns it back. A key's
-    caller is cached for that second too (a revoked key stops working within it), so most
-    requests resolve their caller without touching the database.
+    In UNTIL_FIRST_KEY mode the gate trusts "no key was ever created" for a second after the
+    database said so, and latches to KEYS the first time one was: nothing turns it back. A
+    key's caller is trusted for that second too (a revoked key stops working within it), so
+    most requests resolve their caller without touching the database; answers past half that
+    second are re-read in the background (see app/refresh_ahead.py).
     """
 
     def __init__(self, mode: AuthMode = AuthMode.KEYS, metrics_token: str | None = None) -> None:
@@ -134,24 +138,42 @@ class AuthGate:
         self._metrics_token = metrics_token
         self._checked_at = float("-inf")
         self._callers: dict[str, tuple[Caller, float]] = {}
+        self._refresh = RefreshAhead("auth")
 
     @property
     def mode(self) -> AuthMode:
         return self._mode
 
-    def _open_known(self) -> bool | None:
-        """True/False when whether anonymous callers are let in is known without the database."""
+    def _open_known(self, factory: SessionFactory | None = None) -> bool | None:
+        """True/False when whether anonymous callers are let in is known without the database.
+
+        With a session ``factory``, an answer due for renewal is re-read in the background.
+        """
         with self._lock:
             if self._mode == AuthMode.KEYS:
                 return False
             if self._mode == AuthMode.NONE:
                 return True
-            return True if time.monotonic() - self._checked_at < MODE_CACHE_SECONDS else None
+            age = time.monotonic() - self._checked_at
+        if age >= MODE_CACHE_SECONDS:
+            return None
+        if factory is not None and RefreshAhead.due(age, MODE_CACHE_SECONDS):
+            self._refresh.start(None, lambda: self._recheck_mode(factory))
+        return True
+
+    def _recheck_mode(self, factory: SessionFactory) -> None:
+        with factory() as session:
+            self._check_mode(session)
 
     def keys_required(self, session: Session) -> bool:
         known = self._open_known()
         if known is not None:
             return not known
+        return self._check_mode(session)
+
+    def _check_mode(self, session: Session) -> bool:
+        """Ask the database whether a key was ever created (and latch to KEYS if so)."""
+        asked_at = time.monotonic()  # the answer is trusted from when it was asked for
         ever = keys.keys_ever_created(session)
         with self._lock:
             if ever and self._mode == AuthMode.UNTIL_FIRST_KEY:
@@ -160,24 +182,40 @@ class AuthGate:
                     "auth mode: keys (an API key was created); every request needs an API key "
                     "from now on, also after a restart and when every key is revoked"
                 )
-            self._checked_at = time.monotonic()
+            self._checked_at = asked_at
             return self._mode == AuthMode.KEYS
 
-    def cached_caller(self, authorization: str | None) -> Caller | None:
+    def cached_caller(
+        self, authorization: str | None, factory: SessionFactory | None = None
+    ) -> Caller | None:
         """The caller if it is known without asking the database, else None (ask it).
 
         Raises Unauthorized at once for an anonymous caller when keys are known to be required.
+        With a session ``factory``, an answer due for renewal is re-read in the background.
         """
         if authorization is None:
-            known = self._open_known()
+            known = self._open_known(factory)
             if known is False:
                 raise _missing_key()
             return OPEN_MODE_CALLER if known else None
         with self._lock:
             cached = self._callers.get(authorization)
-        if cached is not None and time.monotonic() - cached[1] < MODE_CACHE_SECONDS:
-            return cached[0]
-        return None
+        if cached is None:
+            return None
+        age = time.monotonic() - cached[1]
+        if age >= MODE_CACHE_SECONDS:
+            return None
+        if factory is not None and RefreshAhead.due(age, MODE_CACHE_SECONDS):
+            self._refresh.start(authorization, lambda: self._recheck_caller(factory, authorization))
+        return cached[0]
+
+    def _recheck_caller(self, factory: SessionFactory, authorization: str) -> None:
+        try:
+            with factory() as session:
+                self.caller(session, authorization)
+        except Unauthorized:  # revoked since: forget it now rather than when it expires
+            with self._lock:
+                self._callers.pop(authorization, None)
 
     def invalidate(self) -> None:
         """Forget every cached caller, e.g. after this process revoked a key. Never reopens."""
@@ -191,13 +229,14 @@ class AuthGate:
                 raise _missing_key()
             return OPEN_MODE_CALLER
         token = bearer_token(authorization)
+        asked_at = time.monotonic()
         caller = keys.caller_for(session, token)
         if caller is None:
             raise Unauthorized("the API key is not valid or has been revoked")
         with self._lock:
             if len(self._callers) >= MAX_CACHED_KEYS:
                 self._callers.clear()
-            self._callers[authorization] = (caller, time.monotonic())
+            self._callers[authorization] = (caller, asked_at)
         return caller
 
     def is_metrics_token(self, authorization: str | None) -> bool:

@@ -39,8 +39,9 @@ from app.http.request_id import RequestId
 from app.jobs.dispatch import make_executor
 from app.jobs.polling import PollingExecutor
 from app.metrics import API_PROCESS_STARTS, HttpMetrics, ModelSeries, register_default_collectors
+from app.model_cache import ModelCache
 from app.parsing import ParsePool
-from app.serving import InferenceService, ModelCache
+from app.serving import InferenceService
 from app.settings import Settings, get_settings
 from app.v2 import routes as inference_v2
 from app.v2.codec import ProtocolError, is_protocol_path, protocol_error_body

@@ -81,7 +81,7 @@ async def get_caller(
     factory: ReadSessionFactoryDep,
     authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
 ) -> Caller:
-    cached = gate.cached_caller(authorization)
+    cached = gate.cached_caller(authorization, factory)
     if cached is not None:
         return cached
     return await run_in_threadpool(_resolve_caller, gate, factory, authorization)

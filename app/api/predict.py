@@ -26,10 +26,11 @@ from app.api.predict_binary import (
     read_npy,
 )
 from app.errors import InvalidInput, UnsupportedMediaType
+from app.model_cache import ModelRef
 from app.parsing import ParsePool
 from app.schemas.common import MAX_INDEX, error_responses
 from app.schemas.models import PredictRequest, PredictResponse
-from app.serving import ModelRef, parse_version
+from app.serving import parse_version
 from app.validation import invalid_input_from
 
 JSON_MEDIA_TYPES = frozenset({"", "application/json"})

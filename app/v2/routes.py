@@ -17,11 +17,12 @@ from fastapi import APIRouter, Body, Request, Response
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
-from app import serving
+from app import model_cache, serving
 from app.api.deps import ExecutorDep, InferenceDep, ReadSessionDep, SettingsDep, TenantDep
 from app.db.tables import Model
+from app.model_cache import ModelRef
 from app.schemas.common import MAX_INDEX
-from app.serving import InferenceService, ModelRef
+from app.serving import InferenceService
 from app.store import models
 from app.v2.codec import (
     FLOAT_DATATYPES,
@@ -64,7 +65,7 @@ def model_ref(name: str, version: str | None) -> ModelRef:
 
 
 def find(session: ReadSessionDep, tenant: str, name: str, version: str | None) -> Model:
-    return serving.find(session, tenant, model_ref(name, version))
+    return model_cache.find(session, tenant, model_ref(name, version))
 
 
 @router.get("", summary="Server metadata")
@@ -187,7 +188,7 @@ def _ready(
     session: ReadSessionDep, tenant: str, inference: InferenceService, ref: ModelRef
 ) -> dict[str, Any]:
     # Ready means loadable: the weights are read and checked against their sha256 once here.
-    model = serving.find(session, tenant, ref)
+    model = model_cache.find(session, tenant, ref)
     inference.load(session, tenant, model, ref)
     return {"name": model.name, "version": str(model.version), "ready": True}
 

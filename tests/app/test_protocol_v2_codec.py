@@ -11,7 +11,8 @@ import pytest
 import tritonclient.http as triton
 from tritonclient.utils import deserialize_bytes_tensor
 
-from app.serving import Inference, LoadedModel
+from app.model_cache import LoadedModel
+from app.serving import Inference
 from app.v2.codec import (
     ProtocolError,
     encode_response,

@@ -21,7 +21,8 @@ from app.db.engine import make_engine, make_read_session_factory, make_session_f
 from app.db.migrate import upgrade_to_head
 from app.db.tables import Model
 from app.errors import InvalidInput, NotFound, PayloadTooLarge, StoredModelCorrupt
-from app.serving import InferenceService, LoadedModel, ModelCache, ModelRef
+from app.model_cache import LoadedModel, ModelCache, ModelRef
+from app.serving import InferenceService
 from app.store import models
 from core import Network
 
