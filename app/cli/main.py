@@ -8,6 +8,8 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from pydantic import ValidationError
+
 from app.auth import AuthDecision, decide_mode, log_decision
 from app.cli import commands as cli_client
 from app.cli import export as cli_export
@@ -107,7 +109,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     validate = getattr(args, "validate", None)
     if validate is not None:
         validate(parser, args)
-    return int(args.handler(args))
+    try:
+        return int(args.handler(args))
+    except ValidationError as exc:
+        if exc.title != Settings.__name__:
+            raise
+        parser.exit(2, settings_error(exc))
+
+
+def settings_error(exc: ValidationError) -> str:
+    """One line per bad DNN_* variable, instead of a traceback."""
+    lines = [
+        f"dnn-service: DNN_{'_'.join(map(str, error['loc'])).upper()}={error['input']!r}: "
+        f"{error['msg']}\n"
+        for error in exc.errors(include_url=False)
+    ]
+    return "".join(lines)
 
 
 if __name__ == "__main__":
