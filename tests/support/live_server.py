@@ -52,6 +52,10 @@ class LiveServer:
         )
 
     def __enter__(self) -> LiveServer:
+        # `with server.start():` must not start a second server: that one fails to bind, and
+        # the first, no longer tracked, outlives the test.
+        if self.process is not None and self.process.poll() is None:
+            return self
         return self.start()
 
     def __exit__(self, *_exc: object) -> None:
