@@ -8,6 +8,9 @@
         model_id = api.wait(job["id"])["model_id"]
         probabilities = api.predict_proba(model_id, X)  # X: a NumPy array (n, n_features)
 
+Hyperparameter sweeps: create_sweep, list_sweeps, get_sweep, wait_sweep, cancel_sweep
+(app/client_sweeps.py).
+
 Requests refused with 429 or 503 are retried after the server's Retry-After (a few times, each
 wait capped), and so are connections that could not be opened. Every POST carries an
 Idempotency-Key, the same on each retry, so a retried upload or training request never creates
@@ -33,6 +36,7 @@ import httpx
 import numpy as np
 import numpy.typing as npt
 
+from app.client_sweeps import SweepMethods
 from app.sse import parse_events
 
 DEFAULT_URL = "http://127.0.0.1:8000"
@@ -94,7 +98,9 @@ class WatchUpdate:
         return str(self.job["status"]) in TERMINAL_STATES
 
 
-class Client:
+class Client(SweepMethods):
+    """Datasets, jobs and models here; sweeps (create_sweep, wait_sweep...) from SweepMethods."""
+
     def __init__(
         self,
         url: str | None = None,

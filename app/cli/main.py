@@ -14,6 +14,7 @@ from app.auth import AuthDecision, decide_mode, log_decision
 from app.cli import commands as cli_client
 from app.cli import export as cli_export
 from app.cli import keys as cli_keys
+from app.cli import sweeps as cli_sweeps
 from app.cli import worker as cli_worker
 from app.db.engine import make_engine, make_session_factory, transaction
 from app.db.migrate import upgrade_to_head
@@ -93,6 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_keys.register(commands)
     cli_client.register(commands)
     cli_export.register(commands)
+    cli_sweeps.register(commands)
     return parser
 
 

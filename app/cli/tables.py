@@ -13,22 +13,34 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 
 JSON = dict[str, Any]
-WIDTHS = {"JOB": 32, "MODEL": 32, "DATASET": 32, "STATUS": 10, "CREATED": 11, "TASK": 10}
+WIDTHS = {
+    "JOB": 32,
+    "MODEL": 32,
+    "DATASET": 32,
+    "SWEEP": 32,
+    "STATUS": 10,
+    "RANK": 10,
+    "CREATED": 11,
+    "TASK": 10,
+}
 
 
 # The columns that give way when the terminal is narrow; every other column keeps its width.
 FLEXIBLE = {"NAME", "MODEL NAME"}
+# Columns that take the room left and wrap onto more lines rather than lose what they show.
+WRAPPED = {"PARAMS"}
 
 
 def _table(*headers: str) -> Table:
     table = Table(box=None, pad_edge=False, header_style="bold underline", expand=True)
     for header in headers:
+        fixed = header not in FLEXIBLE and header not in WRAPPED
         table.add_column(
             header,
-            no_wrap=True,
+            no_wrap=header not in WRAPPED,
             overflow="ellipsis" if header in FLEXIBLE else "fold",
-            min_width=None if header in FLEXIBLE else max(len(header), WIDTHS.get(header, 0)),
-            ratio=1 if header in FLEXIBLE else None,
+            min_width=max(len(header), WIDTHS.get(header, 0)) if fixed else None,
+            ratio=None if fixed else 1,
         )
     return table
 
@@ -132,3 +144,63 @@ def model_details(model: JSON) -> RenderableType:
         ("size", f"{model.get('size_bytes')} bytes"),
     ]
     return _details(rows)
+
+
+def sweeps_table(items: list[JSON]) -> RenderableType:
+    table = _table("SWEEP", "NAME", "STATUS", "TRIALS", "CREATED")
+    for sweep in items:
+        table.add_row(
+            sweep["id"],
+            sweep["name"],
+            sweep["status"],
+            f"{sweep['n_started']}/{sweep['n_trials']}",
+            _when(sweep.get("created_at")),
+        )
+    return table if items else "no sweeps yet: `dnn-service sweeps create` starts one"
+
+
+def _params(params: JSON) -> str:
+    """One searched value a line, floats to 4 significant digits as the metrics are."""
+
+    def shown(value: Any) -> str:
+        if isinstance(value, float):
+            return f"{value:.4g}"
+        return json.dumps(value, separators=(",", ":"))
+
+    return "\n".join(f"{name}={shown(value)}" for name, value in params.items())
+
+
+def leaderboard(sweep: JSON) -> RenderableType:
+    """The trials best first. Only succeeded trials are ranked, so RANK shows the status of
+    the others, leaving PARAMS (which wraps rather than hide a value) the room at 80 columns."""
+    metric = str(sweep["metric"])
+    table = _table("RANK", metric.upper(), "PARAMS", "JOB")
+    for trial in sweep["trials"]:
+        table.add_row(
+            trial["status"] if trial["rank"] is None else str(trial["rank"]),
+            _metric(trial.get("metrics") or {}, metric),
+            _params(trial["params"]),
+            trial["job_id"] or "-",
+        )
+    return table
+
+
+def sweep_details(sweep: JSON) -> RenderableType:
+    best = sweep.get("best") or {}
+    goal = "lowest" if sweep["goal"] == "min" else "highest"
+    rows: list[tuple[str, Any]] = [
+        ("sweep", sweep["id"]),
+        ("name", sweep["name"]),
+        ("status", sweep["status"]),
+        ("dataset", sweep["dataset_id"]),
+        ("metric", f"{sweep['metric']} ({goal} is best)"),
+        ("trials", f"{sweep['n_started']} of {sweep['n_trials']} started"),
+        ("at once", sweep["max_parallel"]),
+        ("promote", sweep.get("promote")),
+        ("created", _when(sweep.get("created_at"))),
+        ("finished", _when(sweep.get("finished_at"))),
+        ("best model", best.get("model_id")),
+    ]
+    if sweep.get("error"):
+        rows.append(("error", sweep["error"]))
+    return Group(_details(rows), "", leaderboard(sweep))

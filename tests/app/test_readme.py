@@ -72,20 +72,45 @@ def test_the_command_line_examples(shared_client: httpx.Client, scratch: Path) -
     assert "digits.npz" in run.stdout and "breast_cancer.csv" in run.stdout
 
 
-def test_the_python_example(shared_client: httpx.Client, scratch: Path) -> None:
-    script = block_after("### From Python", "python")
-    run = subprocess.run(
-        [sys.executable, "-c", script.replace(DEFAULT_URL, str(shared_client.base_url))],
-        cwd=scratch,
+def run_python(script: str, cwd: Path, url: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", script.replace(DEFAULT_URL, url)],
+        cwd=cwd,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
         capture_output=True,
         text=True,
         timeout=600,
         check=False,
     )
+
+
+def test_the_python_example(shared_client: httpx.Client, scratch: Path) -> None:
+    script = block_after("### From Python", "python")
+    run = run_python(script, scratch, str(shared_client.base_url))
     assert run.returncode == 0, run.stderr
     assert (scratch / "model.safetensors").stat().st_size > 0
     assert "malignant" in run.stdout  # the first rows are malignant tumours
+
+
+def test_the_sweep_examples(shared_client: httpx.Client, scratch: Path) -> None:
+    url = str(shared_client.base_url).rstrip("/")
+    heading = "### Sweeps from the command line and Python"
+    csv = (ROOT / "examples" / "breast_cancer.csv").read_bytes()
+    dataset = shared_client.post(
+        "/datasets", files={"file": ("breast_cancer.csv", csv)}, data={"label_column": "diagnosis"}
+    ).json()["id"]
+    # The block's DATASET: an uploaded dataset's id, as its first line says.
+    run = run_shell(f"DATASET={dataset}\n" + block_after(heading, "bash"), scratch, url)
+    assert run.returncode == 0, run.stderr[-3000:] + run.stdout[-3000:]
+    best_model, *_ = run.stdout.split()
+    assert shared_client.get(f"/models/{best_model}").status_code == 200
+    assert "TRIALS" in run.stdout and "PARAMS" in run.stdout
+    assert re.search(r"sweep [0-9a-f]{32} is cancelled", run.stdout), run.stdout
+
+    python = run_python(block_after(heading, "python"), scratch, url)
+    assert python.returncode == 0, python.stderr
+    assert re.search(r"^1 \{'learning_rate': ", python.stdout, re.MULTILINE), python.stdout
+    assert "best model" in python.stdout
 
 
 def test_the_path_set_up() -> None:
