@@ -31,22 +31,22 @@ EXIT_INTERRUPTED = 130
 JSON = dict[str, Any]
 
 
-def _client(args: argparse.Namespace) -> Client:
+def client_from_args(args: argparse.Namespace) -> Client:
     # httpx logs every request at INFO; that would bury the progress display.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     return Client(args.url, args.api_key)
 
 
-def _json_out(value: Any) -> int:
+def json_out(value: Any) -> int:
     sys.stdout.write(json.dumps(value, indent=2) + "\n")
     return 0
 
 
-def _wants_json(args: argparse.Namespace) -> bool:
+def wants_json(args: argparse.Namespace) -> bool:
     return bool(args.output == "json")
 
 
-def _stdout() -> Console:
+def stdout_console() -> Console:
     return Console(file=sys.stdout, highlight=False)
 
 
@@ -84,8 +84,8 @@ def follow(api: Client, job_id: str, err: TextIO, *, curves: bool = True) -> JSO
 
 def _ending(job: JSON, job_id: str, args: argparse.Namespace) -> int:
     """The exit code and stdout line for a job that has ended."""
-    if _wants_json(args):
-        _json_out(job)
+    if wants_json(args):
+        json_out(job)
     elif job["status"] == "succeeded":
         sys.stdout.write(str(job["model_id"]) + "\n")
     if job["status"] == "succeeded":
@@ -109,7 +109,7 @@ def _watch_or_cancel(api: Client, job_id: str, args: argparse.Namespace) -> int:
 
 def _train(args: argparse.Namespace) -> int:
     err: TextIO = sys.stderr
-    with _client(args) as api:
+    with client_from_args(args) as api:
         if args.dataset is not None:
             dataset = api.get_dataset(args.dataset)
         else:
@@ -122,84 +122,84 @@ def _train(args: argparse.Namespace) -> int:
         job_id = str(accepted["id"])
         err.write(f"job {job_id} queued\n")
         if not args.watch:
-            return _json_out(accepted) if _wants_json(args) else _line(job_id)
+            return json_out(accepted) if wants_json(args) else print_line(job_id)
         return _watch_or_cancel(api, job_id, args)
 
 
-def _line(text: str) -> int:
+def print_line(text: str) -> int:
     sys.stdout.write(text + "\n")
     return 0
 
 
 def _watch(args: argparse.Namespace) -> int:
-    with _client(args) as api:
+    with client_from_args(args) as api:
         return _watch_or_cancel(api, args.job, args)
 
 
 def _cancel(args: argparse.Namespace) -> int:
-    with _client(args) as api:
+    with client_from_args(args) as api:
         job = api.cancel(args.job)
-    if _wants_json(args):
-        return _json_out(job)
-    return _line(f"job {job['id']} is {job['status']}")
+    if wants_json(args):
+        return json_out(job)
+    return print_line(f"job {job['id']} is {job['status']}")
 
 
 def _show(args: argparse.Namespace) -> int:
-    with _client(args) as api:
+    with client_from_args(args) as api:
         try:
             job = api.get_job(args.id, max_points=2000)
         except ClientError as exc:
             if exc.status != 404:
                 raise
             model = api.get_model(args.id)
-            if _wants_json(args):
-                return _json_out(model)
-            _stdout().print(cli_tables.model_details(model))
+            if wants_json(args):
+                return json_out(model)
+            stdout_console().print(cli_tables.model_details(model))
             return 0
-    if _wants_json(args):
-        return _json_out(job)
-    _stdout().print(cli_tables.job_details(job))
+    if wants_json(args):
+        return json_out(job)
+    stdout_console().print(cli_tables.job_details(job))
     if not args.no_curves:
         _curves(job, sys.stdout)
     return 0
 
 
 def _jobs(args: argparse.Namespace) -> int:
-    with _client(args) as api:
+    with client_from_args(args) as api:
         items = api.list_jobs(status=args.status, limit=args.limit)
-    if _wants_json(args):
-        return _json_out(items)
-    _stdout().print(cli_tables.jobs_table(items))
+    if wants_json(args):
+        return json_out(items)
+    stdout_console().print(cli_tables.jobs_table(items))
     return 0
 
 
 def _models(args: argparse.Namespace) -> int:
-    with _client(args) as api:
+    with client_from_args(args) as api:
         items = api.list_models(name=args.name, limit=args.limit)
-    if _wants_json(args):
-        return _json_out(items)
-    _stdout().print(cli_tables.models_table(items))
+    if wants_json(args):
+        return json_out(items)
+    stdout_console().print(cli_tables.models_table(items))
     return 0
 
 
 def _datasets(args: argparse.Namespace) -> int:
-    with _client(args) as api:
+    with client_from_args(args) as api:
         items = api.list_datasets(limit=args.limit)
-    if _wants_json(args):
-        return _json_out(items)
-    _stdout().print(cli_tables.datasets_table(items))
+    if wants_json(args):
+        return json_out(items)
+    stdout_console().print(cli_tables.datasets_table(items))
     return 0
 
 
 def _predict(args: argparse.Namespace) -> int:
     rows = read_rows(Path(args.data), args.label_column)
-    with _client(args) as api:
+    with client_from_args(args) as api:
         result = api.predict(args.model, rows, version=args.version, alias=args.alias)
         classes: list[Any] = []
-        if args.proba and not _wants_json(args):
+        if args.proba and not wants_json(args):
             classes = api.get_model(result["model_id"])["architecture"].get("classes") or []
-    if _wants_json(args):
-        return _json_out(result)
+    if wants_json(args):
+        return json_out(result)
     probabilities = result.get("probabilities")
     if not args.proba or probabilities is None:
         if args.proba:
@@ -215,7 +215,7 @@ def _predict(args: argparse.Namespace) -> int:
     return 0
 
 
-def _guarded(handler: Any) -> Any:
+def guarded(handler: Any) -> Any:
     """Turn the server's refusals and unreadable files into one clear line and an exit code."""
 
     def run(args: argparse.Namespace) -> int:
@@ -231,13 +231,13 @@ def _guarded(handler: Any) -> Any:
     return run
 
 
-def _connection_options(parser: argparse.ArgumentParser) -> None:
+def add_connection_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--url", default=None, help="server URL (env DNN_URL, else local :8000)")
     parser.add_argument("--api-key", default=None, help="sent as a Bearer token (env DNN_API_KEY)")
 
 
-def _common(parser: argparse.ArgumentParser, *, curves: bool = False) -> None:
-    _connection_options(parser)
+def add_common_options(parser: argparse.ArgumentParser, *, curves: bool = False) -> None:
+    add_connection_options(parser)
     parser.add_argument(
         "--output", "-o", choices=["text", "json"], default="text", help="json: the server's answer"
     )
@@ -260,40 +260,40 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         action="store_true",
         help="show live progress, then the curves; print the model id; exit 0 only on success",
     )
-    _common(train, curves=True)
-    train.set_defaults(handler=_guarded(_train), validate=_one_dataset)
+    add_common_options(train, curves=True)
+    train.set_defaults(handler=guarded(_train), validate=_one_dataset)
 
     watch = commands.add_parser("watch", help="follow a job live until it ends, then its curves")
     watch.add_argument("job", help="a job id")
-    _common(watch, curves=True)
-    watch.set_defaults(handler=_guarded(_watch))
+    add_common_options(watch, curves=True)
+    watch.set_defaults(handler=guarded(_watch))
 
     cancel = commands.add_parser("cancel", help="cancel a queued or running job")
     cancel.add_argument("job", help="a job id")
-    _common(cancel)
-    cancel.set_defaults(handler=_guarded(_cancel))
+    add_common_options(cancel)
+    cancel.set_defaults(handler=guarded(_cancel))
 
     show = commands.add_parser("show", help="a job (with its curves) or a model, in detail")
     show.add_argument("id", help="a job id or a model id")
-    _common(show, curves=True)
-    show.set_defaults(handler=_guarded(_show))
+    add_common_options(show, curves=True)
+    show.set_defaults(handler=guarded(_show))
 
     jobs = commands.add_parser("jobs", help="list training jobs")
     jobs.add_argument("--status", choices=[status.value for status in JobStatus])
     jobs.add_argument("--limit", type=int, default=50)
-    _common(jobs)
-    jobs.set_defaults(handler=_guarded(_jobs))
+    add_common_options(jobs)
+    jobs.set_defaults(handler=guarded(_jobs))
 
     models = commands.add_parser("models", help="list models")
     models.add_argument("--name", default=None, help="only the versions of this model name")
     models.add_argument("--limit", type=int, default=50)
-    _common(models)
-    models.set_defaults(handler=_guarded(_models))
+    add_common_options(models)
+    models.set_defaults(handler=guarded(_models))
 
     datasets = commands.add_parser("datasets", help="list uploaded datasets")
     datasets.add_argument("--limit", type=int, default=50)
-    _common(datasets)
-    datasets.set_defaults(handler=_guarded(_datasets))
+    add_common_options(datasets)
+    datasets.set_defaults(handler=guarded(_datasets))
 
     predict = commands.add_parser("predict", help="predict the rows of a CSV or .npz with a model")
     predict.add_argument("model", help="a model id, or a model name (its latest version)")
@@ -302,8 +302,8 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     predict.add_argument("--alias", default=None, help="with a model name, e.g. production")
     predict.add_argument("--label-column", default=None, help="a CSV column to leave out")
     predict.add_argument("--proba", action="store_true", help="also print each class's probability")
-    _common(predict)
-    predict.set_defaults(handler=_guarded(_predict))
+    add_common_options(predict)
+    predict.set_defaults(handler=guarded(_predict))
 
 
 def _one_dataset(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from app.cli.commands import _client, _connection_options, _guarded
+from app.cli.commands import add_connection_options, client_from_args, guarded
 from app.client import Client, ClientError
 
 FORMATS = ("onnx",)
@@ -30,7 +30,7 @@ def resolve_model_id(api: Client, model: str, version: int | None, alias: str | 
 
 
 def _export(args: argparse.Namespace) -> int:
-    with _client(args) as api:
+    with client_from_args(args) as api:
         model_id = resolve_model_id(api, args.model, args.version, args.alias)
         data = api.export_onnx(model_id)
     target = Path(args.output or f"{model_id}.onnx")
@@ -50,5 +50,5 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     which.add_argument("--version", type=int, default=None, help="with a model name")
     which.add_argument("--alias", default=None, help="with a model name, e.g. production")
     export.add_argument("-o", "--output", default=None, help="file to write (default: ID.onnx)")
-    _connection_options(export)
-    export.set_defaults(handler=_guarded(_export))
+    add_connection_options(export)
+    export.set_defaults(handler=guarded(_export))

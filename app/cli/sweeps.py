@@ -22,13 +22,13 @@ from app.cli.commands import (
     EXIT_INTERRUPTED,
     EXIT_JOB_CANCELLED,
     EXIT_JOB_FAILED,
-    _client,
-    _common,
-    _guarded,
-    _json_out,
-    _line,
-    _stdout,
-    _wants_json,
+    add_common_options,
+    client_from_args,
+    guarded,
+    json_out,
+    print_line,
+    stdout_console,
+    wants_json,
 )
 from app.cli.options import add_hyperparameter_options, hyperparameters_from
 from app.schemas.sweeps import SweepMetric
@@ -93,12 +93,12 @@ def _search(args: argparse.Namespace) -> JSON:
 
 def _ending(sweep: JSON, args: argparse.Namespace) -> int:
     """Print an ended sweep (leaderboard to stderr, best model id to stdout); its exit code."""
-    if _wants_json(args):
-        _json_out(sweep)
+    if wants_json(args):
+        json_out(sweep)
     else:
         Console(file=sys.stderr, highlight=False).print(cli_tables.sweep_details(sweep))
         if sweep.get("best"):
-            _line(str(sweep["best"]["model_id"]))
+            print_line(str(sweep["best"]["model_id"]))
     if sweep["status"] == "succeeded":
         return 0
     if sweep["status"] == "cancelled":
@@ -109,7 +109,7 @@ def _ending(sweep: JSON, args: argparse.Namespace) -> int:
 
 
 def _create(args: argparse.Namespace) -> int:
-    with _client(args) as api:
+    with client_from_args(args) as api:
         accepted = api.create_sweep(
             args.dataset,
             hyperparameters=hyperparameters_from(args),
@@ -121,7 +121,7 @@ def _create(args: argparse.Namespace) -> int:
         )
         sweep_id = str(accepted["id"])
         if not args.wait:
-            return _json_out(accepted) if _wants_json(args) else _line(sweep_id)
+            return json_out(accepted) if wants_json(args) else print_line(sweep_id)
         sys.stderr.write(f"sweep {sweep_id} started; waiting for its trials to end\n")
         try:
             sweep = api.wait_sweep(sweep_id)
@@ -133,29 +133,29 @@ def _create(args: argparse.Namespace) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
-    with _client(args) as api:
+    with client_from_args(args) as api:
         items = api.list_sweeps(limit=args.limit)
-    if _wants_json(args):
-        return _json_out(items)
-    _stdout().print(cli_tables.sweeps_table(items))
+    if wants_json(args):
+        return json_out(items)
+    stdout_console().print(cli_tables.sweeps_table(items))
     return 0
 
 
 def _show(args: argparse.Namespace) -> int:
-    with _client(args) as api:
+    with client_from_args(args) as api:
         sweep = api.get_sweep(args.sweep)
-    if _wants_json(args):
-        return _json_out(sweep)
-    _stdout().print(cli_tables.sweep_details(sweep))
+    if wants_json(args):
+        return json_out(sweep)
+    stdout_console().print(cli_tables.sweep_details(sweep))
     return 0
 
 
 def _cancel(args: argparse.Namespace) -> int:
-    with _client(args) as api:
+    with client_from_args(args) as api:
         sweep = api.cancel_sweep(args.sweep)
-    if _wants_json(args):
-        return _json_out(sweep)
-    return _line(f"sweep {sweep['id']} is {sweep['status']}")
+    if wants_json(args):
+        return json_out(sweep)
+    return print_line(f"sweep {sweep['id']} is {sweep['status']}")
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -191,22 +191,22 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         help="wait for the end, show the leaderboard; print the best model id",
     )
     add_hyperparameter_options(create)
-    _common(create)
+    add_common_options(create)
     create.set_defaults(
-        handler=_guarded(_create), validate=lambda _top, args: _check_create(create, args)
+        handler=guarded(_create), validate=lambda _top, args: _check_create(create, args)
     )
 
     listing = actions.add_parser("list", help="list sweeps")
     listing.add_argument("--limit", type=int, default=50)
-    _common(listing)
-    listing.set_defaults(handler=_guarded(_list))
+    add_common_options(listing)
+    listing.set_defaults(handler=guarded(_list))
 
     show = actions.add_parser("show", help="a sweep and its leaderboard, best first")
     show.add_argument("sweep", help="a sweep id")
-    _common(show)
-    show.set_defaults(handler=_guarded(_show))
+    add_common_options(show)
+    show.set_defaults(handler=guarded(_show))
 
     cancel = actions.add_parser("cancel", help="cancel a sweep's queued and running trials")
     cancel.add_argument("sweep", help="a sweep id")
-    _common(cancel)
-    cancel.set_defaults(handler=_guarded(_cancel))
+    add_common_options(cancel)
+    cancel.set_defaults(handler=guarded(_cancel))
