@@ -219,7 +219,7 @@ def write_path(iterations: int, rounds: int, folder: Path) -> None:
     from threadpoolctl import threadpool_limits
 
     from app.jobs.heartbeat import Heartbeat
-    from app.jobs.runner import ProgressReporter
+    from app.jobs.progress import ProgressReporter
     from core import Network, TrainConfig, train
 
     rng = np.random.default_rng(0)

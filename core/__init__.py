@@ -9,17 +9,12 @@ The public API::
     more = train(net, X, y, TrainConfig(n_iterations=500), state=result.state)  # continues
 """
 
+from core.early_stopping import EarlyStopping
 from core.errors import CoreError, DivergenceError, ModelFormatError
 from core.network import Network
 from core.state import TrainState
-from core.training import (
-    CheckpointCallback,
-    EarlyStopping,
-    ProgressCallback,
-    TrainConfig,
-    TrainResult,
-    train,
-)
+from core.train_config import TrainConfig
+from core.training import CheckpointCallback, ProgressCallback, TrainResult, train
 
 __all__ = [
     "CheckpointCallback",

@@ -7,6 +7,7 @@ and command-line ``choices``), derived from the ``Literal`` so the names are spe
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Literal, get_args
 
 HiddenActivation = Literal["relu", "leaky_relu", "tanh", "sigmoid"]
@@ -33,3 +34,9 @@ OUTPUT_FOR_TASK: dict[Task, OutputName] = {
     "regression": "identity",
 }
 TASK_OF_OUTPUT: dict[str, Task] = {output: task for task, output in OUTPUT_FOR_TASK.items()}
+
+
+def check_choice(name: str, value: str, choices: Sequence[str]) -> None:
+    """Raise ``ValueError`` naming the allowed values when ``value`` is not one of ``choices``."""
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {sorted(choices)}, got {value!r}")

@@ -9,7 +9,6 @@ same computation transposed.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from itertools import pairwise
 from typing import Any
 
 import numpy as np
@@ -17,41 +16,11 @@ from numpy.typing import ArrayLike, NDArray
 
 from core import serialization
 from core.activations import ACTIVATIONS, Array
-from core.choices import DTYPES, HIDDEN_ACTIVATIONS, INITS, OUTPUTS, TASK_OF_OUTPUT, Task
+from core.choices import DTYPES, HIDDEN_ACTIVATIONS, OUTPUTS, TASK_OF_OUTPUT, Task, check_choice
 from core.errors import ModelFormatError
+from core.initialization import init_weights
 from core.outputs import ACTIVATE
 from core.preprocessing import as_feature_matrix, standardize
-
-NORMAL_INIT_SCALE = 0.1
-
-
-def _check_choice(name: str, value: str, choices: Sequence[str]) -> None:
-    if value not in choices:
-        raise ValueError(f"{name} must be one of {sorted(choices)}, got {value!r}")
-
-
-def init_weights(
-    layer_dims: Sequence[int], init: str, rng: np.random.Generator, dtype: str
-) -> list[Array]:
-    """Draw the weight matrices, layer by layer from ``rng``.
-
-    ``"normal"`` is the seed recipe's ``0.1 * N(0, 1)``; ``"he"`` is ``N(0, 2 / n_in)`` (suited
-    to ReLU); ``"xavier"`` (alias ``"glorot"``) is ``U(-r, r)`` with ``r = sqrt(6 / (n_in +
-    n_out))`` (suited to tanh and sigmoid). Biases always start at zero: random weights alone
-    break the symmetry between units.
-    """
-    _check_choice("init", init, INITS)
-    weights = []
-    for n_in, n_out in pairwise(layer_dims):
-        if init == "normal":
-            W = NORMAL_INIT_SCALE * rng.standard_normal((n_in, n_out))
-        elif init == "he":
-            W = np.sqrt(2.0 / n_in) * rng.standard_normal((n_in, n_out))
-        else:
-            limit = np.sqrt(6.0 / (n_in + n_out))
-            W = rng.uniform(-limit, limit, (n_in, n_out))
-        weights.append(W.astype(dtype))
-    return weights
 
 
 class Network:
@@ -68,7 +37,7 @@ class Network:
         per class), ``"identity"``: regression; each comes with its cost (see
         :mod:`core.outputs`), and ``core.choices.OUTPUT_FOR_TASK`` maps tasks to them.
     init : str
-        Weight initialization, one of ``core.choices.INITS``; see :func:`init_weights`.
+        Weight initialization, one of ``core.choices.INITS``; see :func:`core.initialization.init_weights`.
     seed : int or None
         Seed of the initialization; the same seed gives the same weights (None: fresh entropy).
     dtype : {"float32", "float64"}
@@ -106,9 +75,9 @@ class Network:
         dims = tuple(int(d) for d in layer_dims)
         if len(dims) < 2 or min(dims) < 1:
             raise ValueError(f"layer_dims needs at least two positive widths, got {layer_dims}")
-        _check_choice("hidden_activation", hidden_activation, HIDDEN_ACTIVATIONS)
-        _check_choice("output", output, OUTPUTS)
-        _check_choice("dtype", dtype, DTYPES)
+        check_choice("hidden_activation", hidden_activation, HIDDEN_ACTIVATIONS)
+        check_choice("output", output, OUTPUTS)
+        check_choice("dtype", dtype, DTYPES)
         if output == "sigmoid" and dims[-1] != 1:
             raise ValueError(f"a sigmoid output has one unit, got {dims[-1]}")
         if input_shape is not None and int(np.prod(input_shape)) != dims[0]:

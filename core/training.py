@@ -1,4 +1,9 @@
-"""The training loop: configuration, early stopping, progress and checkpoint callbacks, result."""
+"""The training loop: :func:`train`, its progress and checkpoint callbacks, and its result.
+
+Its configuration is :class:`~core.train_config.TrainConfig` (with
+:class:`~core.early_stopping.EarlyStopping`); a mini-batch iteration is
+:func:`~core.minibatch.minibatch_epoch`.
+"""
 
 from __future__ import annotations
 
@@ -8,122 +13,22 @@ from dataclasses import dataclass, field
 from functools import partial
 
 import numpy as np
-from numpy.typing import ArrayLike, NDArray
+from numpy.typing import ArrayLike
 
-from core.activations import Array
 from core.backprop import Workspace, evaluate
-from core.choices import LR_SCHEDULES, OPTIMIZERS, LrSchedule, OptimizerName
+from core.early_stopping import EarlyStoppingMonitor
 from core.errors import DivergenceError
+from core.minibatch import minibatch_epoch
 from core.network import Network
 from core.optimizers import Optimizer, learning_rate_at, make_optimizer
 from core.outputs import ACCURACY
-from core.state import EarlyStoppingState, Snapshot, TrainState
+from core.state import Snapshot, TrainState
+from core.train_config import TrainConfig
 from core.training_data import prepare
 
 Metrics = dict[str, float]
 ProgressCallback = Callable[[int, Metrics], bool | None]
 CheckpointCallback = Callable[[int, Callable[[], TrainState]], None]
-
-
-@dataclass(frozen=True)
-class EarlyStopping:
-    """Stop when the monitored cost has not improved for ``patience`` recorded iterations.
-
-    The monitored cost is the validation cost when ``validation_fraction > 0``, else the training
-    cost. It is checked at every recorded iteration (see ``TrainConfig.record_every``).
-
-    Attributes
-    ----------
-    patience : int
-        Recorded iterations without an improvement of more than ``min_delta`` before stopping.
-    min_delta : float
-        Smallest decrease of the cost that counts as an improvement.
-    restore_best : bool
-        When training ends, put back the parameters that gave the best monitored cost.
-    """
-
-    patience: int = 10
-    min_delta: float = 0.0
-    restore_best: bool = True
-
-    def __post_init__(self) -> None:
-        if self.patience < 1 or self.min_delta < 0:
-            raise ValueError("early stopping needs patience >= 1 and min_delta >= 0")
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """Hyperparameters of :func:`train`.
-
-    Attributes
-    ----------
-    learning_rate : float
-        Initial step size.
-    n_iterations : int
-        Full-batch gradient steps, or epochs (passes over the training data) with mini-batches.
-    optimizer : str
-        One of ``core.choices.OPTIMIZERS``.
-    batch_size : int or None
-        Rows per gradient step; ``None`` is full-batch (the seed recipe).
-    l2 : float
-        L2 strength ``lambda``: the cost gains ``lambda / (2 m) * sum ||W||^2`` (weights only,
-        ``m`` the batch size) and that term is included in every reported cost.
-    validation_fraction : float
-        Share of the samples held out (at random, from ``seed``) for validation metrics.
-    early_stopping : EarlyStopping or None
-    record_every : int
-        Record (and report to the callback) every k-th iteration, plus the first and the last.
-    seed : int or None
-        Seeds the validation split and the mini-batch shuffling; with the network's own seed,
-        a run is reproducible bit for bit.
-    standardize : bool
-        Fit per-feature standardization on the training rows and keep it with the network.
-    shuffle : bool
-        Reshuffle the rows every epoch for mini-batches.
-    momentum, beta1, beta2, epsilon : float
-        Optimizer constants (momentum/nesterov and Adam).
-    lr_decay : str
-        One of ``core.choices.LR_SCHEDULES``.
-    decay_rate : float
-    decay_steps : int
-        Schedule constants, see :func:`core.optimizers.learning_rate_at`.
-    """
-
-    learning_rate: float = 0.01
-    n_iterations: int = 1000
-    optimizer: OptimizerName = "gd"
-    batch_size: int | None = None
-    l2: float = 0.0
-    validation_fraction: float = 0.0
-    early_stopping: EarlyStopping | None = None
-    record_every: int = 1
-    seed: int | None = 0
-    standardize: bool = False
-    shuffle: bool = True
-    momentum: float = 0.9
-    beta1: float = 0.9
-    beta2: float = 0.999
-    epsilon: float = 1e-8
-    lr_decay: LrSchedule = "none"
-    decay_rate: float = 0.0
-    decay_steps: int = 1
-
-    def __post_init__(self) -> None:
-        checks = {
-            "learning_rate > 0": self.learning_rate > 0,
-            "n_iterations >= 1": self.n_iterations >= 1,
-            "batch_size >= 1 or None": self.batch_size is None or self.batch_size >= 1,
-            "l2 >= 0": self.l2 >= 0,
-            "0 <= validation_fraction < 1": 0 <= self.validation_fraction < 1,
-            "record_every >= 1": self.record_every >= 1,
-            "decay_steps >= 1": self.decay_steps >= 1,
-            "decay_rate >= 0": self.decay_rate >= 0,
-            f"optimizer in {list(OPTIMIZERS)}": self.optimizer in OPTIMIZERS,
-            f"lr_decay in {list(LR_SCHEDULES)}": self.lr_decay in LR_SCHEDULES,
-        }
-        failed = [rule for rule, ok in checks.items() if not ok]
-        if failed:
-            raise ValueError(f"invalid training configuration: need {', '.join(failed)}")
 
 
 @dataclass
@@ -168,30 +73,6 @@ class TrainResult:
     state: TrainState | None = None
 
 
-class _Monitor:
-    """Early-stopping state: the best monitored cost so far and a snapshot of its state."""
-
-    def __init__(self, rule: EarlyStopping, carried: EarlyStoppingState | None) -> None:
-        self.rule = rule
-        carried = carried or EarlyStoppingState()
-        self.best_cost = carried.best_cost
-        self.best_iteration = carried.best_iteration
-        self.waited = carried.waited
-        self.best = carried.best
-
-    def should_stop(self, iteration: int, cost: float, capture: Callable[[], Snapshot]) -> bool:
-        if cost < self.best_cost - self.rule.min_delta:
-            self.best_cost, self.best_iteration, self.waited = cost, iteration, 0
-            if self.rule.restore_best:
-                self.best = capture()
-            return False
-        self.waited += 1
-        return self.waited >= self.rule.patience
-
-    def state(self) -> EarlyStoppingState:
-        return EarlyStoppingState(self.best_cost, self.best_iteration, self.waited, self.best)
-
-
 def _load_state(net: Network, optimizer: Optimizer, name: str, state: TrainState) -> None:
     """Put the state's parameters into ``net`` and, for the same optimizer, its state."""
     packed = net.packed_parameters()
@@ -205,41 +86,6 @@ def _load_state(net: Network, optimizer: Optimizer, name: str, state: TrainState
     # Another optimizer (or momentum <-> nesterov) starts from a fresh state by design.
     if state.current.optimizer == name:
         optimizer.load_state(state.current.optimizer_arrays, state.current.optimizer_steps)
-
-
-def _minibatch_epoch(
-    workspace: Workspace,
-    optimizer: Optimizer,
-    X: Array,
-    Y: Array,
-    order: NDArray[np.intp],
-    lr: float,
-    l2: float,
-    with_accuracy: bool,
-) -> tuple[float, float]:
-    """One pass over ``X`` in batches of ``workspace.batch_size`` rows taken in ``order``.
-
-    Returns the batch-size-weighted mean cost and accuracy (accuracy only when asked, else 0);
-    a non-finite batch cost is returned at once.
-    """
-    net = workspace.net
-    parameters, gradients = [net.packed_parameters()], [workspace.packed_gradients]
-    cost = acc = 0.0
-    gradient_scale, step_lr = (lr, 1.0) if optimizer.linear else (1.0, lr)
-    for start in range(0, len(X), workspace.batch_size):
-        rows = order[start : start + workspace.batch_size]
-        m = len(rows)
-        X_batch, Y_batch = workspace.X_batch[:m], workspace.Y_batch[:m]
-        np.take(X, rows, axis=0, out=X_batch)
-        np.take(Y, rows, axis=0, out=Y_batch)
-        batch_cost, output = workspace.step(X_batch, Y_batch, l2, gradient_scale)
-        if not math.isfinite(batch_cost):
-            return batch_cost, acc
-        cost += batch_cost * m / len(X)
-        if with_accuracy:
-            acc += ACCURACY[net.output](output, Y_batch) * m / len(X)
-        optimizer.step(parameters, gradients, step_lr)
-    return cost, acc
 
 
 def train(
@@ -316,7 +162,9 @@ def train(
     end = start + config.n_iterations
     accuracy = ACCURACY[net.output]
     carried = state.early_stopping if state is not None else None
-    monitor = _Monitor(config.early_stopping, carried) if config.early_stopping else None
+    monitor = (
+        EarlyStoppingMonitor(config.early_stopping, carried) if config.early_stopping else None
+    )
     result = TrainResult(net)
 
     def snapshot(completed: int, point: Metrics | None = None) -> Snapshot:
@@ -361,7 +209,7 @@ def train(
                 acc = accuracy(output, Y_train) if record else math.nan
             else:
                 order = rng.permutation(n_train) if config.shuffle else np.arange(n_train)
-                cost, acc = _minibatch_epoch(
+                cost, acc = minibatch_epoch(
                     workspace, optimizer, X_train, Y_train, order, lr, config.l2, record
                 )
             if not math.isfinite(cost):

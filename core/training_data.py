@@ -8,7 +8,6 @@ the parameters were trained with.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -23,9 +22,7 @@ from core.preprocessing import (
     standardize,
 )
 from core.state import TrainState, generator_from
-
-if TYPE_CHECKING:
-    from core.training import TrainConfig
+from core.train_config import TrainConfig
 
 
 @dataclass

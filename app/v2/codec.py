@@ -7,9 +7,10 @@ binary when it asks for `"binary_data": true`, or when the request asks
 `"binary_data_output": true` for every output it does not set itself. BYTES elements are a
 4-byte little-endian length and the UTF-8 bytes.
 
-Pure functions over bytes, pydantic bodies and NumPy arrays; app/v2/routes.py calls them and turns
-ProtocolError into the protocol's {"error": message} body. What the values must be for a model
-(rows, feature count, finite, within its dtype) is the inference service's to decide.
+Pure functions over bytes, pydantic bodies and NumPy arrays; the routes (app/v2/infer_routes.py,
+model_routes.py) call them and app/main.py turns ProtocolError into the protocol's
+{"error": message} body. What the values must be for a model (rows, feature count, finite,
+within its dtype) is the inference service's to decide.
 """
 
 from __future__ import annotations
