@@ -11,10 +11,11 @@ import argparse
 import json
 import logging
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
 
-from rich.console import Console
+from rich.console import Console, RenderableType
 
 from app.cli import tables as cli_tables
 from app.cli.display import ProgressView, draw_curves
@@ -48,6 +49,20 @@ def wants_json(args: argparse.Namespace) -> bool:
 
 def stdout_console() -> Console:
     return Console(file=sys.stdout, highlight=False)
+
+
+def fetch_and_show(
+    args: argparse.Namespace,
+    fetch: Callable[[Client], Any],
+    table: Callable[[Any], RenderableType],
+) -> int:
+    """The read-only commands: one request, then its JSON (``-o json``) or a rich table."""
+    with client_from_args(args) as api:
+        value = fetch(api)
+    if wants_json(args):
+        return json_out(value)
+    stdout_console().print(table(value))
+    return 0
 
 
 def _curves(job: JSON, err: TextIO) -> None:
@@ -165,30 +180,21 @@ def _show(args: argparse.Namespace) -> int:
 
 
 def _jobs(args: argparse.Namespace) -> int:
-    with client_from_args(args) as api:
-        items = api.list_jobs(status=args.status, limit=args.limit)
-    if wants_json(args):
-        return json_out(items)
-    stdout_console().print(cli_tables.jobs_table(items))
-    return 0
+    return fetch_and_show(
+        args, lambda api: api.list_jobs(status=args.status, limit=args.limit), cli_tables.jobs_table
+    )
 
 
 def _models(args: argparse.Namespace) -> int:
-    with client_from_args(args) as api:
-        items = api.list_models(name=args.name, limit=args.limit)
-    if wants_json(args):
-        return json_out(items)
-    stdout_console().print(cli_tables.models_table(items))
-    return 0
+    return fetch_and_show(
+        args, lambda api: api.list_models(name=args.name, limit=args.limit), cli_tables.models_table
+    )
 
 
 def _datasets(args: argparse.Namespace) -> int:
-    with client_from_args(args) as api:
-        items = api.list_datasets(limit=args.limit)
-    if wants_json(args):
-        return json_out(items)
-    stdout_console().print(cli_tables.datasets_table(items))
-    return 0
+    return fetch_and_show(
+        args, lambda api: api.list_datasets(limit=args.limit), cli_tables.datasets_table
+    )
 
 
 def _predict(args: argparse.Namespace) -> int:

@@ -24,10 +24,10 @@ from app.cli.commands import (
     EXIT_JOB_FAILED,
     add_common_options,
     client_from_args,
+    fetch_and_show,
     guarded,
     json_out,
     print_line,
-    stdout_console,
     wants_json,
 )
 from app.cli.options import add_hyperparameter_options, hyperparameters_from
@@ -133,21 +133,13 @@ def _create(args: argparse.Namespace) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
-    with client_from_args(args) as api:
-        items = api.list_sweeps(limit=args.limit)
-    if wants_json(args):
-        return json_out(items)
-    stdout_console().print(cli_tables.sweeps_table(items))
-    return 0
+    return fetch_and_show(
+        args, lambda api: api.list_sweeps(limit=args.limit), cli_tables.sweeps_table
+    )
 
 
 def _show(args: argparse.Namespace) -> int:
-    with client_from_args(args) as api:
-        sweep = api.get_sweep(args.sweep)
-    if wants_json(args):
-        return json_out(sweep)
-    stdout_console().print(cli_tables.sweep_details(sweep))
-    return 0
+    return fetch_and_show(args, lambda api: api.get_sweep(args.sweep), cli_tables.sweep_details)
 
 
 def _cancel(args: argparse.Namespace) -> int:
