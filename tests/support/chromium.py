@@ -45,6 +45,10 @@ def chromium_path() -> str:
     return path
 
 
+class NavigatedAway(AssertionError):
+    """A command was cut short because the page navigated (e.g. a clicked link)."""
+
+
 class DevTools:
     """Just enough CDP: numbered calls on one page target; events are read and ignored."""
 
@@ -60,6 +64,8 @@ class DevTools:
             message = json.loads(self._ws.recv())
             if message.get("id") == self._next_id:
                 if "error" in message:
+                    if "navigated or closed" in str(message["error"].get("message")):
+                        raise NavigatedAway(f"{method}: the page navigated while it ran")
                     raise AssertionError(f"{method} failed: {message['error']}")
                 result: dict[str, Any] = message["result"]
                 return result
@@ -78,7 +84,11 @@ class DevTools:
         deadline = time.monotonic() + timeout
         value = None
         while time.monotonic() < deadline:
-            value = self.evaluate(expression)
+            try:
+                value = self.evaluate(expression)
+            except NavigatedAway:  # a click started a navigation: ask the new page
+                time.sleep(0.05)
+                continue
             if until(value):
                 return value
             time.sleep(0.05)
