@@ -34,11 +34,9 @@ def test_sweep_page_shows_the_leaderboard_and_overlays_the_curves(
         page.call("Page.enable")
         page.call("Page.navigate", url=f"{client.base_url}/")
         page.wait_for("document.readyState === 'complete'")
-        page.evaluate(
-            "[...document.querySelectorAll('nav a')].find(a => a.textContent === 'sweeps').click()"
-        )
+        page.click("[...document.querySelectorAll('nav a')].find(a => a.textContent === 'sweeps')")
         page.wait_for("document.querySelector('#sweeps-table tbody')?.rows.length === 1")
-        page.evaluate("document.querySelector('#sweeps-table tbody a').click()")
+        page.click("document.querySelector('#sweeps-table tbody a')")
         page.wait_for("location.search", until=lambda search: search == f"?id={sweep_id}")
 
         lengths = page.wait_for(SERIES, until=lambda n: len(n) == 3 and min(n) > 0)

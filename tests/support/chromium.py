@@ -12,7 +12,7 @@ import shutil
 import subprocess
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -77,6 +77,11 @@ class DevTools:
         if "exceptionDetails" in result:
             raise AssertionError(f"{expression!r} threw: {result['exceptionDetails']}")
         return result["result"].get("value")
+
+    def click(self, element: str) -> None:
+        """Click the element a JavaScript expression finds; a link may navigate at once."""
+        with suppress(NavigatedAway):
+            self.evaluate(f"({element}).click()")
 
     def wait_for(
         self, expression: str, until: Callable[[Any], bool] = bool, timeout: float = 60.0
