@@ -1,4 +1,4 @@
-// The dashboard's shell and job page: API calls, routing, and the job page whose curves grow
+// The dashboard's shell and job page: routing, and the job page whose curves grow
 // live from the job's Server-Sent Events stream. The overview is in overview.js, the
 // comparison and model page in pages.js, chart rules in charts.js. Plain JS, no build step.
 "use strict";
@@ -13,31 +13,6 @@ const MAX_LIVE_POINTS = 20000;
 let refreshTimer = null;
 let jobWatch = null;
 let charts = [];
-
-// With API keys configured the server wants "Authorization: Bearer <key>" on every call; the
-// key lives in this browser's localStorage only.
-function authHeaders() {
-  const key = localStorage.getItem("apiKey");
-  return key ? { Authorization: `Bearer ${key}` } : {};
-}
-
-async function api(path, options = {}) {
-  const response = await fetch(path, { ...options, headers: { ...authHeaders(), ...options.headers } });
-  const body = response.status === 204 ? null : await response.json();
-  if (!response.ok) {
-    // The service's error body: {"error": {"code", "message", "details"}}.
-    const error = body && body.error ? body.error.message : response.statusText;
-    throw new Error(`${response.status}: ${error}`);
-  }
-  return body;
-}
-
-function showMessage(text, isError = false) {
-  const box = document.getElementById("message");
-  box.textContent = text;
-  box.className = isError ? "error" : "";
-  box.hidden = !text;
-}
 
 function cell(row, value, { code = false, link = null } = {}) {
   const td = row.insertCell();

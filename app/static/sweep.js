@@ -1,6 +1,6 @@
 // The sweep page: /static/sweep.html lists the sweeps; ?id=SWEEP shows one sweep's leaderboard
 // and its trials' curves overlaid on one chart. Plain JS, no build step; it shares app.css and
-// the API key (localStorage "apiKey") with the main dashboard, not its code.
+// the API key (localStorage "apiKey") and api.js with the main dashboard.
 "use strict";
 
 const DONE = new Set(["succeeded", "failed", "cancelled"]);
@@ -12,28 +12,6 @@ const CURVE_POINTS = 400;
 const curves = new Map(); // job id -> {status, points}
 let chart = null;
 let timer = null;
-
-function authHeaders() {
-  const key = localStorage.getItem("apiKey");
-  return key ? { Authorization: `Bearer ${key}` } : {};
-}
-
-async function api(path, options = {}) {
-  const response = await fetch(path, { ...options, headers: { ...authHeaders(), ...options.headers } });
-  const body = await response.json();
-  if (!response.ok) {
-    const error = body && body.error ? body.error.message : response.statusText;
-    throw new Error(`${response.status}: ${error}`);
-  }
-  return body;
-}
-
-function showMessage(text, isError = false) {
-  const box = document.getElementById("message");
-  box.textContent = text;
-  box.className = isError ? "error" : "";
-  box.hidden = !text;
-}
 
 function cell(row, value, link = null) {
   const td = row.insertCell();
