@@ -127,7 +127,7 @@ def test_row_blocks_give_the_same_step(
 @pytest.mark.parametrize("output", ["sigmoid", "softmax", "identity"])
 @pytest.mark.parametrize("activation", sorted(ACTIVATIONS))
 def test_training_forward_pass_matches_inference(activation: str, output: str) -> None:
-    # Training runs its own forms of the activations (ReLU keeps a gate for the backward pass,
+    # Training runs its own forms of the activations (ReLU against a zeros buffer, not a 0-d zero;
     # the sigmoid output is taken from the cost's softplus); they must give what inference does.
     rng = np.random.default_rng(3)
     n_out = 3 if output == "softmax" else 1
