@@ -6,9 +6,11 @@ import json
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import httpx
+import numpy as np
 import pytest
 from job_helpers import blobs
 from terminal import COLUMNS, run_in_terminal, written_lines
@@ -184,3 +186,65 @@ def test_cli_bad_create_input_is_a_one_line_usage_error(
     out, err = capsys.readouterr()
     assert out == "" and err.startswith(f"dnn-service sweeps create: error: {message}"), err
     assert err.count("\n") == 1
+
+
+def test_cli_create_wait_exit_codes_for_failed_and_cancelled_sweeps(
+    shared_client: httpx.Client, dataset: str
+) -> None:
+    url = str(shared_client.base_url)
+    # Regression on raw features in the thousands at the largest allowed rate, plain gradient
+    # descent: the cost overflows within a few iterations and every trial fails.
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(60, 2)) * 5000
+    huge = {
+        "name": "huge",
+        "features": X.round(1).tolist(),
+        "labels": (0.37 * X[:, 0] + 1000.5).tolist(),
+    }
+    uploaded = shared_client.post("/datasets", json=huge)
+    assert uploaded.status_code in (200, 201), uploaded.text
+    huge_id = uploaded.json()["id"]
+    diverging = dnn_service(
+        "sweeps", "create", '{"learning_rate": [100]}', "--dataset", huge_id, "--optimizer",
+        "gd", "--no-standardize", "--iterations", "200", "--name", "cli-diverging", "--wait",
+        url=url,
+    )  # fmt: skip
+    assert diverging.returncode == 1, diverging.stderr
+    assert diverging.stdout == ""  # no best model to print
+    [failed] = [
+        s for s in shared_client.get("/sweeps").json()["items"] if s["name"] == "cli-diverging"
+    ]
+    assert failed["status"] == "failed"
+    assert f"sweep {failed['id']} failed: " in diverging.stderr
+
+    waiting = subprocess.Popen(
+        [
+            sys.executable, "-m", "app.cli.main", "sweeps", "create", json.dumps(GRID),
+            "--dataset", dataset, "--iterations", str(ENDLESS["n_iterations"]),
+            "--name", "cli-cancelled", "--max-parallel", "1", "--wait", "--url", url,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    try:
+        sweep_id = ""
+        for _ in range(300):
+            named = [
+                s
+                for s in shared_client.get("/sweeps").json()["items"]
+                if s["name"] == "cli-cancelled"
+            ]
+            if named:
+                sweep_id = named[0]["id"]
+                break
+            time.sleep(0.05)
+        assert sweep_id, "the sweep was never created"
+        # 202 while its running trial stops, 200 when none had started.
+        assert shared_client.post(f"/sweeps/{sweep_id}/cancel").status_code in (200, 202)
+        out, err = waiting.communicate(timeout=60)
+    finally:
+        waiting.kill()
+    assert waiting.returncode == 3, err
+    assert f"sweep {sweep_id} was cancelled" in err and out == ""
+    assert shared_client.get(f"/sweeps/{sweep_id}").json()["status"] == "cancelled"
