@@ -82,6 +82,10 @@ def labels_to_array(labels: Sequence[Any]) -> np.ndarray:
         whole = np.all(array == np.round(array)) and np.all(np.abs(array) <= 2.0**53)
         return array.astype(np.int64) if whole else array
     if all(isinstance(v, str) for v in labels):
+        if any("\x00" in v for v in labels):
+            # NumPy drops a trailing NUL ("a\x00" would merge into class "a") and PostgreSQL
+            # cannot store one.
+            raise _problem("a label holds a NUL character", ["labels"])
         return np.asarray(labels, dtype=np.str_)
     raise _problem("labels must be all numbers or all strings, not a mix", ["labels"])
 

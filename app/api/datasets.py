@@ -22,7 +22,7 @@ from app.api.deps import (
     TenantDep,
 )
 from app.db.tables import Dataset
-from app.errors import Conflict, InvalidInput
+from app.errors import Conflict, InvalidInput, UnsupportedMediaType
 from app.parsing import ParsePool
 from app.schemas.common import Limit, Offset, error_responses
 from app.schemas.datasets import DatasetCreate, DatasetCreated, DatasetList, DatasetOut
@@ -30,7 +30,9 @@ from app.store import datasets, idempotency, jobs
 from app.validation import invalid_input_from
 
 router = APIRouter(
-    prefix="/datasets", tags=["datasets"], responses=error_responses(400, 401, 404, 409, 413, 422)
+    prefix="/datasets",
+    tags=["datasets"],
+    responses=error_responses(400, 401, 404, 409, 413, 415, 422),
 )
 UPLOAD_SCOPE = "POST /datasets"
 
@@ -78,7 +80,9 @@ class Upload:
 
 async def _parse_upload(request: Request, limits: ingest.Limits, pool: ParsePool) -> Upload:
     content_type = request.headers.get("content-type", "")
-    if content_type.startswith("multipart/form-data"):
+    # Media types are case-insensitive (RFC 9110): "Application/JSON" is JSON.
+    media_type = content_type.split(";", 1)[0].strip().lower()
+    if media_type == "multipart/form-data":
         form = await request.form()
         upload = form.get("file")
         if not isinstance(upload, UploadFile):
@@ -91,14 +95,20 @@ async def _parse_upload(request: Request, limits: ingest.Limits, pool: ParsePool
         name = form.get("name")
         dataset_name = str(name) if isinstance(name, str) and name else filename
         column = label_column if isinstance(label_column, str) and label_column else None
+        for field, text in (("name", dataset_name), ("label_column", column or "")):
+            if "\x00" in text:  # PostgreSQL cannot store it (see app/http/nul_guard.py)
+                raise InvalidInput(
+                    f"the {field} field holds a NUL character",
+                    [{"loc": [field], "msg": "no NUL characters"}],
+                )
         fields = f"{filename}\0{column}\0{dataset_name}\0".encode()
         digest = idempotency.request_digest(fields + data)
         content, parsed = await pool.run(
             "dataset", len(data), parse_file, data, filename, column, limits
         )
         return Upload(dataset_name, parsed, digest, content)
-    if not content_type.startswith("application/json"):
-        raise InvalidInput(
+    if media_type != "application/json":
+        raise UnsupportedMediaType(
             "send JSON (application/json) or a file upload (multipart/form-data)",
             [{"loc": ["header", "content-type"], "msg": f"unsupported: {content_type or 'none'}"}],
         )
