@@ -12,6 +12,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 from starlette.routing import Match
 from starlette.types import Scope
 
@@ -128,6 +129,13 @@ def install_error_handlers(app: FastAPI) -> None:
         if exc.status_code == 405:
             headers = {**(headers or {}), "Allow": allowed_methods(app, request.scope)}
         return answer_error(request, exc.status_code, code, str(exc.detail), headers=headers)
+
+    @app.exception_handler(ClientDisconnect)
+    async def _client_gone(request: Request, exc: ClientDisconnect) -> JSONResponse:
+        # The client left before its body ended (a Content-Length it never sent, a broken
+        # chunk): not the server's fault, and no traceback to log; no one reads this answer.
+        log.info("client left mid-body on %s %s", request.method, request.url.path)
+        return answer_error(request, 400, "bad_request", "the request body ended early")
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -10,6 +10,7 @@ import httpx
 import numpy as np
 import pytest
 from job_helpers import TERMINAL, blobs, submit, wait_for
+from live_server import LiveServer
 
 
 def error_of(response: httpx.Response, status: int) -> dict[str, Any]:
@@ -417,3 +418,25 @@ def test_nul_split_across_chunks_of_a_streamed_body_is_found(shared_client: http
         "/datasets", content=chunks(), headers={"content-type": "application/json"}
     )
     assert "NUL" in error_of(response, 422)["message"]
+
+
+def test_a_client_leaving_mid_body_leaves_no_traceback(live_server: LiveServer) -> None:
+    """A body shorter than its Content-Length, then a hang-up: the route's read used to log
+    "unhandled error" with two tracebacks for what is the client's doing."""
+    requests = [
+        ("POST /predict", "application/json", b'{"model_id": "m", "instances": [[1'),
+        ("POST /datasets", "application/json", b'{"name": "d", "features": [[1'),
+        ("POST /datasets", "multipart/form-data; boundary=b", b"--b\r\nContent-Dispo"),
+        ("POST /v2/models/m/infer", "application/json", b'{"inputs": [{"na'),
+    ]
+    for request_line, content_type, body in requests:
+        with socket.create_connection(("127.0.0.1", live_server.port), timeout=10) as sock:
+            head = (
+                f"{request_line} HTTP/1.1\r\nHost: x\r\nContent-Type: {content_type}\r\n"
+                f"Content-Length: {len(body) + 100}\r\n\r\n"
+            )
+            sock.sendall(head.encode() + body)
+            sock.shutdown(socket.SHUT_WR)
+            sock.recv(65536)  # the server closes once it sees the client gone
+    assert httpx.get(f"{live_server.url}/healthz").status_code == 200
+    assert "Traceback" not in live_server.log_path.read_text()
