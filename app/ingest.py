@@ -87,7 +87,30 @@ def labels_to_array(labels: Sequence[Any]) -> np.ndarray:
             # cannot store one.
             raise _problem("a label holds a NUL character", ["labels"])
         return np.asarray(labels, dtype=np.str_)
-    raise _problem("labels must be all numbers or all strings, not a mix", ["labels"])
+    raise _problem(
+        f"labels must be all numbers or all strings, not a mix: {_mix(labels)}", ["labels"]
+    )
+
+
+def _mix(labels: Sequence[Any]) -> str:
+    """Two labels of different kinds, to show where a mix is (a CSV's "1e400" is text)."""
+
+    def kind(value: Any) -> str:
+        return (
+            "a boolean"
+            if isinstance(value, bool)
+            else "text"
+            if isinstance(value, str)
+            else "a number"
+        )
+
+    first = kind(labels[0])
+    # Labels come as booleans, numbers and strings (the schema, the CSV parser): two kinds differ.
+    other = next((i for i, value in enumerate(labels) if kind(value) != first), 0)
+    return (
+        f"label 0 is {str(labels[0])[:40]!r}, {first}, and label {other} is "
+        f"{str(labels[other])[:40]!r}, {kind(labels[other])}"
+    )
 
 
 def infer_task(y: np.ndarray, max_classes: int) -> tuple[str, list[Any] | None]:
@@ -114,6 +137,13 @@ def infer_task(y: np.ndarray, max_classes: int) -> tuple[str, list[Any] | None]:
     return ("binary" if values.size == 2 else "multiclass"), classes
 
 
+def _holds_inner_nul(y: np.ndarray) -> bool:
+    """Whether a string label holds a NUL before other characters (an .npz's can; NumPy strips
+    trailing ones, so those are gone already, as in labels_to_array)."""
+    codes = np.ascontiguousarray(y).view(np.uint32).reshape(y.size, -1)
+    return bool(((codes[:, :-1] == 0) & (codes[:, 1:] != 0)).any())
+
+
 def _check_labels(y: np.ndarray, n_samples: int, limits: Limits) -> np.ndarray:
     if y.dtype.kind not in "iufbU":
         raise _problem("labels must be numbers or strings", ["labels"])
@@ -134,6 +164,8 @@ def _check_labels(y: np.ndarray, n_samples: int, limits: Limits) -> np.ndarray:
         raise _problem(f"there are {n_samples} samples but {y.shape[0]} labels", ["labels"])
     if y.dtype.kind == "f" and not np.isfinite(y).all():
         raise _problem("labels contain NaN or infinite values", ["labels"])
+    if y.dtype.kind == "U" and y.size and _holds_inner_nul(y):
+        raise _problem("a label holds a NUL character", ["labels"])
     if not y.dtype.isnative:
         y = y.astype(y.dtype.newbyteorder("="))
     if y.dtype.kind == "b":

@@ -110,7 +110,8 @@ def submit_training(
 
 
 def spec_for_dataset(hp: Hyperparameters, dataset: Dataset) -> Hyperparameters:
-    """What a job on `dataset` stores: its task decided, its batch size checked (422 if not)."""
+    """What a job on `dataset` stores: its task decided, its batch size and validation split
+    checked against the dataset (422 if they do not fit)."""
     # The one place the learning task is decided; the job stores it, the worker builds from it.
     task = decide_task(hp.task, dataset.task, dataset.classes)
     if hp.batch_size is not None and hp.batch_size > dataset.n_samples:
@@ -118,6 +119,17 @@ def spec_for_dataset(hp: Hyperparameters, dataset: Dataset) -> Hyperparameters:
             f"batch_size {hp.batch_size} exceeds the dataset's {dataset.n_samples} samples",
             [{"loc": ["hyperparameters", "batch_size"], "msg": "larger than the dataset"}],
         )
+    if hp.validation_fraction > 0:
+        # The split core.preprocessing.split_indices makes: refused there, the job failed
+        # after its 202 instead of being refused here.
+        n_validation = round(dataset.n_samples * hp.validation_fraction)
+        if not 1 <= n_validation < dataset.n_samples:
+            raise InvalidInput(
+                f"validation_fraction {hp.validation_fraction} of the dataset's "
+                f"{dataset.n_samples} samples is {n_validation} validation samples; it needs at "
+                "least one for validation and one for training",
+                [{"loc": ["hyperparameters", "validation_fraction"], "msg": "empty split"}],
+            )
     return hp.model_copy(update={"task": task})
 
 

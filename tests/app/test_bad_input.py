@@ -43,6 +43,7 @@ def trained(shared_client: httpx.Client) -> dict[str, Any]:
         ({"name": "d", "features": [], "labels": []}, "features"),
         ({"name": "d", "features": [[1], [2]], "labels": [1, 1]}, "single distinct value"),
         ({"name": "d", "features": [[1], [2]], "labels": [0, "a"]}, "not a mix"),
+        ({"name": "d", "features": [[1], [2]], "labels": [True, 2]}, "label 1 is '2', a number"),
         ({"name": "d", "features": [[1], [2], [3]], "labels": [0, 1]}, "3 rows but 2 labels"),
         ({"name": "d", "features": [[1], [2]], "labels": [0, 1], "extra": 1}, "extra"),
         ({"features": [[1], [2]], "labels": [0, 1]}, "name"),
@@ -137,6 +138,9 @@ def test_multipart_without_file_and_unknown_content_type(shared_client: httpx.Cl
         ({"hidden_layers": [2] * 40}, 422),
         ({"batch_size": 10_000}, 422),
         ({"task": "multiclass"}, 202),
+        # A split with no validation (or no training) sample: was a 202, then a failed job.
+        ({"validation_fraction": 1e-9}, 422),
+        ({"validation_fraction": 0.5}, 202),
     ],
 )
 def test_train_hyperparameters_are_checked(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from app import ingest
@@ -19,3 +20,23 @@ def test_a_field_beyond_the_csv_modules_limit_is_invalid_input() -> None:
     data = b'a,label\n"' + b"1" * 200_000 + b'",0\n'
     with pytest.raises(InvalidInput, match="cannot be read"):
         ingest.from_csv(data, None, LIMITS)
+
+
+def test_a_label_that_is_not_a_finite_number_is_named_as_text() -> None:
+    """ "1e400" overflows, so it is a class name among numbers: the error used to say only "not a
+    mix", naming neither label."""
+    with pytest.raises(InvalidInput, match="label 1 is '1e400', text"):
+        ingest.from_csv(b"a,label\n1,0\n2,1e400\n", None, LIMITS)
+
+
+def test_a_label_holding_nul_is_refused_in_every_format() -> None:
+    # NumPy strips a trailing NUL, so "x\0" and "x" were one class; PostgreSQL stores neither.
+    with pytest.raises(InvalidInput, match="NUL"):
+        ingest.from_csv(b"a,label\n1,x\x00\n2,x\n", None, LIMITS)
+    y = np.array(["a\x00b", "c"])
+    with pytest.raises(InvalidInput, match="NUL"):
+        ingest.check_arrays(np.ones((2, 1)), y, LIMITS)
+    assert ingest.check_arrays(np.ones((2, 1)), np.array(["ab", "c"]), LIMITS).classes == [
+        "ab",
+        "c",
+    ]
