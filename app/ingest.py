@@ -217,7 +217,24 @@ def from_rows(
     return check_arrays(np.asarray(features, dtype=np.float64), labels_to_array(labels), limits)
 
 
+def _is_number_text(text: str) -> bool:
+    """Whether a CSV cell may be read as a number: Python's int() and float() also take "1_000"
+    and non-ASCII digits ("٣" is 3), which would merge the class names "٣" and "3"."""
+    return text.isascii() and "_" not in text
+
+
+def _csv_float(cell: str) -> float | None:
+    if not _is_number_text(cell):
+        return None
+    try:
+        return float(cell)
+    except ValueError:
+        return None
+
+
 def _parse_label(text: str) -> int | float | str:
+    if not _is_number_text(text):
+        return text
     try:
         return int(text)
     except ValueError:
@@ -279,13 +296,13 @@ def _read_csv(reader: Any, label_column: str | None, limits: Limits) -> ParsedDa
         for column, cell in enumerate(row):
             if column == label_index:
                 continue
-            try:
-                values.append(float(cell))
-            except ValueError as exc:
+            number = _csv_float(cell)
+            if number is None:
                 raise _problem(
                     f"line {line_number}, column {header[column][:40]!r}: {cell[:40]!r} is not a number",
                     ["file"],
-                ) from exc
+                )
+            values.append(number)
         labels.append(_parse_label(row[label_index].strip()))
     if not labels:
         raise _problem("the CSV has a header but no data rows", ["file"])

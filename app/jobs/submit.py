@@ -29,18 +29,34 @@ NOT_DISPATCHED = "not started: the job queue was unreachable at submission"
 TRAIN_SCOPE = "POST /train"
 
 
+def _limit_exceeded(hp: Hyperparameters, field: str, message: str) -> LimitExceeded:
+    # A default beyond a deployment's lower limit: say so, or the client that sent no
+    # n_iterations reads "500 iterations requested" and wonders where it asked for them.
+    if field not in hp.model_fields_set:
+        message += f" (the default; send hyperparameters.{field} within the limit)"
+    return LimitExceeded(message, [{"loc": ["hyperparameters", field], "msg": "over the limit"}])
+
+
 def check_limits(hp: Hyperparameters, settings: Settings) -> None:
     """The deployment's limits (settings) are the only bounds on the network's size and run."""
     if len(hp.hidden_layers) > settings.max_hidden_layers:
-        raise LimitExceeded(
-            f"{len(hp.hidden_layers)} hidden layers requested; at most {settings.max_hidden_layers}"
+        raise _limit_exceeded(
+            hp,
+            "hidden_layers",
+            f"{len(hp.hidden_layers)} hidden layers requested; at most {settings.max_hidden_layers}",
         )
     widest = max(hp.hidden_layers, default=0)
     if widest > settings.max_layer_width:
-        raise LimitExceeded(f"a hidden layer of {widest} units; at most {settings.max_layer_width}")
+        raise _limit_exceeded(
+            hp,
+            "hidden_layers",
+            f"a hidden layer of {widest} units; at most {settings.max_layer_width}",
+        )
     if hp.n_iterations > settings.max_iterations:
-        raise LimitExceeded(
-            f"{hp.n_iterations} iterations requested; at most {settings.max_iterations}"
+        raise _limit_exceeded(
+            hp,
+            "n_iterations",
+            f"{hp.n_iterations} iterations requested; at most {settings.max_iterations}",
         )
 
 

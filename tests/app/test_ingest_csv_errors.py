@@ -40,3 +40,18 @@ def test_a_label_holding_nul_is_refused_in_every_format() -> None:
         "ab",
         "c",
     ]
+
+
+def test_only_plain_ascii_numbers_are_numbers() -> None:
+    """int() and float() take "1_0" and non-ASCII digits: the class names "٣" and "3" became
+    one class 3, and a feature "1_000" was read as 1000."""
+    with pytest.raises(InvalidInput, match="label 0 is '٣', text"):
+        ingest.from_csv("a,label\n1,٣\n2,3\n".encode(), None, LIMITS)
+    assert ingest.from_csv(b"a,label\n1,1_0\n2,x\n", None, LIMITS).classes == ["1_0", "x"]
+    for cell in ("1_000", "١٢"):
+        with pytest.raises(InvalidInput, match="is not a number"):
+            ingest.from_csv(f"a,label\n{cell},0\n2,1\n".encode(), None, LIMITS)
+    assert ingest.from_csv(b"a,label\n-1.5e3,0\n 2 ,1\n", None, LIMITS).X.tolist() == [
+        [-1500.0],
+        [2.0],
+    ]
