@@ -4,6 +4,7 @@ deleting an aliased version, and tenant scoping."""
 from __future__ import annotations
 
 import io
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -167,6 +168,16 @@ def test_unsafe_alias_names_are_refused(registry: dict[str, Any], alias: str) ->
     response = put_alias(registry["alice"], alias, 1)
     assert response.status_code == 422, response.text
     assert response.json()["error"]["code"] == "invalid_input"
+
+
+def test_the_alias_rule_is_in_the_openapi_document(registry: dict[str, Any]) -> None:
+    alice: httpx.Client = registry["alice"]
+    paths = alice.get("/openapi.json").json()["paths"]
+    parameters = paths["/models/names/{name}/aliases/{alias}"]["put"]["parameters"]
+    pattern = next(p for p in parameters if p["name"] == "alias")["schema"]["pattern"]
+    assert re.fullmatch(pattern.strip("^$"), "production")
+    assert not re.fullmatch(pattern.strip("^$"), "0" * 10)  # refused by the route as well
+    assert put_alias(alice, "0" * 10, 1).status_code == 422
 
 
 def test_bad_alias_requests_are_clear_4xx(registry: dict[str, Any]) -> None:
