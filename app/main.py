@@ -37,8 +37,8 @@ from app.auth import AuthGate, AuthMode
 from app.db.engine import make_engine, make_read_session_factory, make_session_factory
 from app.errors import ServiceError
 from app.http.middleware import BodySizeLimit, ResponseHeaderGuard
-from app.http.nul_guard import NulGuard
 from app.http.openapi import install_openapi
+from app.http.request_guard import RequestGuard
 from app.http.request_id import RequestId
 from app.jobs.dispatch import make_executor
 from app.jobs.polling import PollingExecutor
@@ -206,7 +206,7 @@ def create_app(
     app.include_router(export.router)
     app.include_router(sweeps.router)
     # Inside the body limit: a JSON body it reads whole has been bounded already.
-    app.add_middleware(NulGuard)
+    app.add_middleware(RequestGuard)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.include_router(inference_v2.router)
     app.include_router(metrics_api.router)

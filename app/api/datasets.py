@@ -96,7 +96,7 @@ async def _parse_upload(request: Request, limits: ingest.Limits, pool: ParsePool
         dataset_name = str(name) if isinstance(name, str) and name else filename
         column = label_column if isinstance(label_column, str) and label_column else None
         for field, text in (("name", dataset_name), ("label_column", column or "")):
-            if "\x00" in text:  # PostgreSQL cannot store it (see app/http/nul_guard.py)
+            if "\x00" in text:  # PostgreSQL cannot store it (see app/http/request_guard.py)
                 raise InvalidInput(
                     f"the {field} field holds a NUL character",
                     [{"loc": [field], "msg": "no NUL characters"}],

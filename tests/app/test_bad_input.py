@@ -444,3 +444,12 @@ def test_a_client_leaving_mid_body_leaves_no_traceback(live_server: LiveServer) 
             sock.recv(65536)  # the server closes once it sees the client gone
     assert httpx.get(f"{live_server.url}/healthz").status_code == 200
     assert "Traceback" not in live_server.log_path.read_text()
+
+
+@pytest.mark.parametrize("header", ["Authorization", "Idempotency-Key", "Content-Type"])
+def test_a_singleton_header_sent_twice_is_400(shared_client: httpx.Client, header: str) -> None:
+    """Two Authorization headers: the first one counted, while a proxy may check the last."""
+    value = "Bearer dnn_x" if header == "Authorization" else "application/json"
+    response = shared_client.get("/datasets", headers=[(header, value), (header, value)])
+    error = error_of(response, 400)
+    assert header.lower() in error["message"] and "once" in error["message"]

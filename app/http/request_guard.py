@@ -1,9 +1,12 @@
-"""Refuse the NUL character wherever a request carries text: its URL and its JSON body.
+"""Requests whose text is ambiguous or cannot be stored are refused here, before any route.
 
-No id, name, label or parameter of this service holds a NUL, and PostgreSQL text cannot store
-or even compare one: a `%00` in a path or a `"\\u0000"` in a JSON string reached the database
-and came back as a 500 there (SQLite stored it; NumPy silently drops a label's trailing NUL).
-Refused here, once, the answer is the same clear 4xx on every route and every backend.
+- NUL, in the URL or in a JSON body. No id, name, label or parameter of this service holds one,
+  and PostgreSQL text cannot store or even compare one: a `%00` in a path or a `"\\u0000"` in
+  a JSON string reached the database and came back as a 500 there (SQLite stored it; NumPy
+  silently drops a label's trailing NUL). Refused once, here, the answer is the same clear 422
+  on every route and every backend.
+- A header that must appear once, sent twice (two Authorization headers): the app reads the
+  first, a proxy in front of it may check the last; which one counts must never be a guess.
 """
 
 from __future__ import annotations
@@ -62,8 +65,18 @@ class NulEscapeScanner:
         return run % 2 == 1
 
 
-class NulGuard:
-    """422 for a NUL in the path or query, or a NUL escape in a JSON body.
+# Request headers that carry one value (RFC 9110 singletons) and that this service reads.
+SINGLETONS = (b"authorization", b"content-type", b"idempotency-key", b"last-event-id")
+
+
+def _repeated_header(scope: Scope) -> str | None:
+    names = [name.lower() for name, _ in scope["headers"]]
+    return next((n.decode() for n in SINGLETONS if names.count(n) > 1), None)
+
+
+class RequestGuard:
+    """400 for a singleton header sent twice; 422 for a NUL in the path or query, or a NUL
+    escape in a JSON body.
 
     A JSON body is read whole before the route runs (every JSON route reads it whole anyway);
     the chunks are then handed on one by one, so the body is not held twice.
@@ -77,6 +90,10 @@ class NulGuard:
             await self.app(scope, receive, send)
             return
         path = scope.get("path", "")
+        repeated = _repeated_header(scope)
+        if repeated is not None:
+            await _refuse(send, f"send the {repeated} header once, not twice", path, 400)
+            return
         if "\x00" in path or b"%00" in scope.get("query_string", b""):
             await _refuse(
                 send,
@@ -110,12 +127,13 @@ class NulGuard:
         await self.app(scope, replay, send)
 
 
-async def _refuse(send: Send, message: str, path: str) -> None:
-    """422, the status every route with an id, a parameter or a JSON body documents."""
+async def _refuse(send: Send, message: str, path: str, status: int = 422) -> None:
+    """422 (the status every route with an id, a parameter or a JSON body documents) or 400."""
+    code = "invalid_input" if status == 422 else "bad_request"
     error = (
         protocol_error_body(message)
         if is_protocol_path(path)
-        else {"error": {"code": "invalid_input", "message": message, "details": []}}
+        else {"error": {"code": code, "message": message, "details": []}}
     )
     body = json.dumps(error, separators=(",", ":")).encode()
     # The rest of a refused body is never read: the connection closes after this answer.
@@ -124,5 +142,5 @@ async def _refuse(send: Send, message: str, path: str) -> None:
         (b"content-length", str(len(body)).encode()),
         (b"connection", b"close"),
     ]
-    await send({"type": "http.response.start", "status": 422, "headers": headers})
+    await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})

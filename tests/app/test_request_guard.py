@@ -1,10 +1,11 @@
-"""The NUL escape scanner of app/http/nul_guard.py, wherever a body's chunks split an escape."""
+"""The request guard (app/http/request_guard.py): its NUL escape scanner, wherever a body's
+chunks split an escape."""
 
 from __future__ import annotations
 
 import pytest
 
-from app.http.nul_guard import NulEscapeScanner
+from app.http.request_guard import NulEscapeScanner
 
 
 def scan(*chunks: bytes) -> bool:
