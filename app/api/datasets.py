@@ -168,7 +168,8 @@ def _store(
             tenant_id=tenant_id,
             scope=UPLOAD_SCOPE,
             key=key,
-            digest=upload.digest,
+            # The query is part of the request: a retry asking dedupe=false is another request.
+            digest=idempotency.request_digest(f"{upload.digest}\0dedupe={dedupe}".encode()),
             act=lambda: create(session),
         )
     return JSONResponse(outcome.response, status_code=outcome.status_code)
