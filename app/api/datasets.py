@@ -10,7 +10,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from sqlalchemy.orm import Session, sessionmaker
-from starlette.datastructures import UploadFile
+from starlette.datastructures import FormData, UploadFile
 
 from app import ingest
 from app.api.deps import (
@@ -84,6 +84,7 @@ async def _parse_upload(request: Request, limits: ingest.Limits, pool: ParsePool
     media_type = content_type.split(";", 1)[0].strip().lower()
     if media_type == "multipart/form-data":
         form = await request.form()
+        check_form(form)
         upload = form.get("file")
         if not isinstance(upload, UploadFile):
             raise InvalidInput(
@@ -95,12 +96,8 @@ async def _parse_upload(request: Request, limits: ingest.Limits, pool: ParsePool
         name = form.get("name")
         dataset_name = str(name) if isinstance(name, str) and name else filename
         column = label_column if isinstance(label_column, str) and label_column else None
-        for field, text in (("name", dataset_name), ("label_column", column or "")):
-            if "\x00" in text:  # PostgreSQL cannot store it (see app/http/request_guard.py)
-                raise InvalidInput(
-                    f"the {field} field holds a NUL character",
-                    [{"loc": [field], "msg": "no NUL characters"}],
-                )
+        if "\x00" in filename:  # PostgreSQL cannot store it (see app/http/request_guard.py)
+            raise _field_error("file", "has a file name holding a NUL character")
         fields = f"{filename}\0{column}\0{dataset_name}\0".encode()
         digest = idempotency.request_digest(fields + data)
         content, parsed = await pool.run(
@@ -114,6 +111,34 @@ async def _parse_upload(request: Request, limits: ingest.Limits, pool: ParsePool
         )
     data = await request.body()
     return await pool.run("dataset", len(data), parse_json, data, limits)
+
+
+FORM_FIELDS = ("file", "name", "label_column")
+
+
+def _field_error(field: str, problem: str) -> InvalidInput:
+    return InvalidInput(
+        f"the multipart field {field!r} {problem}", [{"loc": [field], "msg": problem}]
+    )
+
+
+def check_form(form: FormData) -> None:
+    """Each field once and of its kind, no other field: like a JSON body's extra="forbid".
+
+    A label_column sent as a file part (curl -F label_column=@col.txt) was ignored, so the last
+    column became the label without a word; of two file parts, the last was stored.
+    """
+    for field in form:
+        if field not in FORM_FIELDS:
+            raise _field_error(field, f"is not one of {', '.join(FORM_FIELDS)}")
+        values = form.getlist(field)
+        if len(values) > 1:
+            raise _field_error(field, f"is sent {len(values)} times; send it once")
+        value = values[0]
+        if field != "file" and not isinstance(value, str):
+            raise _field_error(field, "must be text, not a file")
+        if isinstance(value, str) and "\x00" in value:
+            raise _field_error(field, "holds a NUL character")
 
 
 def parse_file(

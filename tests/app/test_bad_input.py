@@ -402,6 +402,28 @@ def test_nul_in_the_url_is_422(shared_client: httpx.Client, url: str) -> None:
     assert "NUL" in (message if url.startswith("/v2") else message["message"])
 
 
+@pytest.mark.parametrize(
+    ("parts", "field", "problem"),
+    [
+        # Ignored before: the last column became the label without a word.
+        ([("label_column", ("col.txt", b"a"))], "label_column", "must be text"),
+        ([("name", ("n.txt", b"x"))], "name", "must be text"),
+        # The last of two files was stored, the first dropped.
+        ([("file", ("b.csv", b"x,y\n1,0\n2,1\n"))], "file", "2 times"),
+        ([("name", (None, b"one")), ("name", (None, b"two"))], "name", "2 times"),
+        ([("labelcolumn", (None, b"a"))], "labelcolumn", "not one of"),
+    ],
+)
+def test_multipart_fields_are_each_sent_once_as_text(
+    shared_client: httpx.Client, parts: list[Any], field: str, problem: str
+) -> None:
+    before = shared_client.get("/datasets", params={"limit": 500}).json()
+    files = [("file", ("d.csv", b"a,b,c\n1,0,5\n2,1,6\n")), *parts]
+    error = error_of(shared_client.post("/datasets", files=files), 422)
+    assert problem in error["message"] and error["details"][0]["loc"] == [field], error
+    assert shared_client.get("/datasets", params={"limit": 500}).json() == before
+
+
 def test_nul_in_multipart_fields_and_csv_labels_is_422(shared_client: httpx.Client) -> None:
     csv = b"a,b\n1,x\n2,y\n"
     named = shared_client.post("/datasets", files={"file": ("d.csv", csv)}, data={"name": "x\x00"})
