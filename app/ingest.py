@@ -279,7 +279,17 @@ def _read_csv(reader: Any, label_column: str | None, limits: Limits) -> ParsedDa
     width = len(header) - 1
     if width > limits.max_cells:
         raise PayloadTooLarge(f"the CSV has more than {limits.max_cells} feature values")
-    label_index = header.index(label_name)
+    if label_column is None:
+        # The last column, by position: header.index() of its name found an earlier namesake.
+        label_index = width
+    elif header.count(label_name) > 1:
+        raise _problem(
+            f"label column {label_name[:40]!r} appears {header.count(label_name)} times in the "
+            "CSV header; rename the columns so it names one",
+            ["label_column"],
+        )
+    else:
+        label_index = header.index(label_name)
     # One flat float64 buffer (8 bytes a value), not a list of Python floats (32 bytes a value).
     values = array("d")
     labels: list[Any] = []

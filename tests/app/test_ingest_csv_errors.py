@@ -55,3 +55,12 @@ def test_only_plain_ascii_numbers_are_numbers() -> None:
         [-1500.0],
         [2.0],
     ]
+
+
+def test_the_default_label_is_the_last_column_even_when_an_earlier_one_shares_its_name() -> None:
+    """ "x,y,x" took the first x as the label (classes 1, 3, 5), not the last column (0, 1)."""
+    parsed = ingest.from_csv(b"x,y,x\n1,2,0\n3,4,1\n5,6,0\n", None, LIMITS)
+    assert parsed.classes == [0, 1]
+    assert parsed.X.tolist() == [[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]]
+    with pytest.raises(InvalidInput, match="appears 2 times"):
+        ingest.from_csv(b"x,y,x\n1,2,0\n3,4,1\n", "x", LIMITS)
