@@ -82,8 +82,35 @@ def labels_to_array(labels: Sequence[Any]) -> np.ndarray:
         whole = np.all(array == np.round(array)) and np.all(np.abs(array) <= 2.0**53)
         return array.astype(np.int64) if whole else array
     if all(isinstance(v, str) for v in labels):
+        if any("\x00" in v for v in labels):
+            # NumPy drops a trailing NUL ("a\x00" would merge into class "a") and PostgreSQL
+            # cannot store one.
+            raise _problem("a label holds a NUL character", ["labels"])
         return np.asarray(labels, dtype=np.str_)
-    raise _problem("labels must be all numbers or all strings, not a mix", ["labels"])
+    raise _problem(
+        f"labels must be all numbers or all strings, not a mix: {_mix(labels)}", ["labels"]
+    )
+
+
+def _mix(labels: Sequence[Any]) -> str:
+    """Two labels of different kinds, to show where a mix is (a CSV's "1e400" is text)."""
+
+    def kind(value: Any) -> str:
+        return (
+            "a boolean"
+            if isinstance(value, bool)
+            else "text"
+            if isinstance(value, str)
+            else "a number"
+        )
+
+    first = kind(labels[0])
+    # Labels come as booleans, numbers and strings (the schema, the CSV parser): two kinds differ.
+    other = next((i for i, value in enumerate(labels) if kind(value) != first), 0)
+    return (
+        f"label 0 is {str(labels[0])[:40]!r}, {first}, and label {other} is "
+        f"{str(labels[other])[:40]!r}, {kind(labels[other])}"
+    )
 
 
 def infer_task(y: np.ndarray, max_classes: int) -> tuple[str, list[Any] | None]:
@@ -110,6 +137,13 @@ def infer_task(y: np.ndarray, max_classes: int) -> tuple[str, list[Any] | None]:
     return ("binary" if values.size == 2 else "multiclass"), classes
 
 
+def _holds_inner_nul(y: np.ndarray) -> bool:
+    """Whether a string label holds a NUL before other characters (an .npz's can; NumPy strips
+    trailing ones, so those are gone already, as in labels_to_array)."""
+    codes = np.ascontiguousarray(y).view(np.uint32).reshape(y.size, -1)
+    return bool(((codes[:, :-1] == 0) & (codes[:, 1:] != 0)).any())
+
+
 def _check_labels(y: np.ndarray, n_samples: int, limits: Limits) -> np.ndarray:
     if y.dtype.kind not in "iufbU":
         raise _problem("labels must be numbers or strings", ["labels"])
@@ -130,6 +164,8 @@ def _check_labels(y: np.ndarray, n_samples: int, limits: Limits) -> np.ndarray:
         raise _problem(f"there are {n_samples} samples but {y.shape[0]} labels", ["labels"])
     if y.dtype.kind == "f" and not np.isfinite(y).all():
         raise _problem("labels contain NaN or infinite values", ["labels"])
+    if y.dtype.kind == "U" and y.size and _holds_inner_nul(y):
+        raise _problem("a label holds a NUL character", ["labels"])
     if not y.dtype.isnative:
         y = y.astype(y.dtype.newbyteorder("="))
     if y.dtype.kind == "b":
@@ -181,7 +217,24 @@ def from_rows(
     return check_arrays(np.asarray(features, dtype=np.float64), labels_to_array(labels), limits)
 
 
+def _is_number_text(text: str) -> bool:
+    """Whether a CSV cell may be read as a number: Python's int() and float() also take "1_000"
+    and non-ASCII digits ("٣" is 3), which would merge the class names "٣" and "3"."""
+    return text.isascii() and "_" not in text
+
+
+def _csv_float(cell: str) -> float | None:
+    if not _is_number_text(cell):
+        return None
+    try:
+        return float(cell)
+    except ValueError:
+        return None
+
+
 def _parse_label(text: str) -> int | float | str:
+    if not _is_number_text(text):
+        return text
     try:
         return int(text)
     except ValueError:
@@ -226,7 +279,17 @@ def _read_csv(reader: Any, label_column: str | None, limits: Limits) -> ParsedDa
     width = len(header) - 1
     if width > limits.max_cells:
         raise PayloadTooLarge(f"the CSV has more than {limits.max_cells} feature values")
-    label_index = header.index(label_name)
+    if label_column is None:
+        # The last column, by position: header.index() of its name found an earlier namesake.
+        label_index = width
+    elif header.count(label_name) > 1:
+        raise _problem(
+            f"label column {label_name[:40]!r} appears {header.count(label_name)} times in the "
+            "CSV header; rename the columns so it names one",
+            ["label_column"],
+        )
+    else:
+        label_index = header.index(label_name)
     # One flat float64 buffer (8 bytes a value), not a list of Python floats (32 bytes a value).
     values = array("d")
     labels: list[Any] = []
@@ -243,13 +306,13 @@ def _read_csv(reader: Any, label_column: str | None, limits: Limits) -> ParsedDa
         for column, cell in enumerate(row):
             if column == label_index:
                 continue
-            try:
-                values.append(float(cell))
-            except ValueError as exc:
+            number = _csv_float(cell)
+            if number is None:
                 raise _problem(
                     f"line {line_number}, column {header[column][:40]!r}: {cell[:40]!r} is not a number",
                     ["file"],
-                ) from exc
+                )
+            values.append(number)
         labels.append(_parse_label(row[label_index].strip()))
     if not labels:
         raise _problem("the CSV has a header but no data rows", ["file"])

@@ -12,6 +12,9 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
+from starlette.routing import Match
+from starlette.types import Scope
 
 from app.api import (
     admin,
@@ -35,6 +38,7 @@ from app.db.engine import make_engine, make_read_session_factory, make_session_f
 from app.errors import ServiceError
 from app.http.middleware import BodySizeLimit, ResponseHeaderGuard
 from app.http.openapi import install_openapi
+from app.http.request_guard import RequestGuard
 from app.http.request_id import RequestId
 from app.jobs.dispatch import make_executor
 from app.jobs.polling import PollingExecutor
@@ -56,6 +60,7 @@ HTTP_CODES = {
     406: "not_acceptable",
     415: "unsupported_media_type",
 }
+ROUTE_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
 
 
 def error_response(
@@ -83,6 +88,22 @@ def answer_error(
     return error_response(status, code, message, details, headers)
 
 
+def allowed_methods(app: FastAPI, scope: Scope) -> str:
+    """Every method some route takes at this path, for a 405's Allow header.
+
+    Starlette's own 405 names only the first route whose path matched: `PATCH /datasets` said
+    `Allow: POST`, though GET /datasets exists too.
+    """
+    return ", ".join(
+        method
+        for method in ROUTE_METHODS
+        if any(
+            route.matches({**scope, "method": method})[0] == Match.FULL
+            for route in app.router.routes
+        )
+    )
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ServiceError)
     async def _service_error(request: Request, exc: ServiceError) -> JSONResponse:
@@ -104,7 +125,17 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = HTTP_CODES.get(exc.status_code, "http_error")
-        return answer_error(request, exc.status_code, code, str(exc.detail), headers=exc.headers)
+        headers = exc.headers
+        if exc.status_code == 405:
+            headers = {**(headers or {}), "Allow": allowed_methods(app, request.scope)}
+        return answer_error(request, exc.status_code, code, str(exc.detail), headers=headers)
+
+    @app.exception_handler(ClientDisconnect)
+    async def _client_gone(request: Request, exc: ClientDisconnect) -> JSONResponse:
+        # The client left before its body ended (a Content-Length it never sent, a broken
+        # chunk): not the server's fault, and no traceback to log; no one reads this answer.
+        log.info("client left mid-body on %s %s", request.method, request.url.path)
+        return answer_error(request, 400, "bad_request", "the request body ended early")
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
@@ -174,6 +205,8 @@ def create_app(
         app.include_router(router)
     app.include_router(export.router)
     app.include_router(sweeps.router)
+    # Inside the body limit: a JSON body it reads whole has been bounded already.
+    app.add_middleware(RequestGuard)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.include_router(inference_v2.router)
     app.include_router(metrics_api.router)

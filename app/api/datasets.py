@@ -10,7 +10,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from sqlalchemy.orm import Session, sessionmaker
-from starlette.datastructures import UploadFile
+from starlette.datastructures import FormData, UploadFile
 
 from app import ingest
 from app.api.deps import (
@@ -22,7 +22,7 @@ from app.api.deps import (
     TenantDep,
 )
 from app.db.tables import Dataset
-from app.errors import Conflict, InvalidInput
+from app.errors import Conflict, InvalidInput, UnsupportedMediaType
 from app.parsing import ParsePool
 from app.schemas.common import Limit, Offset, error_responses
 from app.schemas.datasets import DatasetCreate, DatasetCreated, DatasetList, DatasetOut
@@ -30,7 +30,9 @@ from app.store import datasets, idempotency, jobs
 from app.validation import invalid_input_from
 
 router = APIRouter(
-    prefix="/datasets", tags=["datasets"], responses=error_responses(400, 401, 404, 409, 413, 422)
+    prefix="/datasets",
+    tags=["datasets"],
+    responses=error_responses(400, 401, 404, 409, 413, 415, 422),
 )
 UPLOAD_SCOPE = "POST /datasets"
 
@@ -78,8 +80,11 @@ class Upload:
 
 async def _parse_upload(request: Request, limits: ingest.Limits, pool: ParsePool) -> Upload:
     content_type = request.headers.get("content-type", "")
-    if content_type.startswith("multipart/form-data"):
+    # Media types are case-insensitive (RFC 9110): "Application/JSON" is JSON.
+    media_type = content_type.split(";", 1)[0].strip().lower()
+    if media_type == "multipart/form-data":
         form = await request.form()
+        check_form(form)
         upload = form.get("file")
         if not isinstance(upload, UploadFile):
             raise InvalidInput(
@@ -91,19 +96,49 @@ async def _parse_upload(request: Request, limits: ingest.Limits, pool: ParsePool
         name = form.get("name")
         dataset_name = str(name) if isinstance(name, str) and name else filename
         column = label_column if isinstance(label_column, str) and label_column else None
+        if "\x00" in filename:  # PostgreSQL cannot store it (see app/http/request_guard.py)
+            raise _field_error("file", "has a file name holding a NUL character")
         fields = f"{filename}\0{column}\0{dataset_name}\0".encode()
         digest = idempotency.request_digest(fields + data)
         content, parsed = await pool.run(
             "dataset", len(data), parse_file, data, filename, column, limits
         )
         return Upload(dataset_name, parsed, digest, content)
-    if not content_type.startswith("application/json"):
-        raise InvalidInput(
+    if media_type != "application/json":
+        raise UnsupportedMediaType(
             "send JSON (application/json) or a file upload (multipart/form-data)",
             [{"loc": ["header", "content-type"], "msg": f"unsupported: {content_type or 'none'}"}],
         )
     data = await request.body()
     return await pool.run("dataset", len(data), parse_json, data, limits)
+
+
+FORM_FIELDS = ("file", "name", "label_column")
+
+
+def _field_error(field: str, problem: str) -> InvalidInput:
+    return InvalidInput(
+        f"the multipart field {field!r} {problem}", [{"loc": [field], "msg": problem}]
+    )
+
+
+def check_form(form: FormData) -> None:
+    """Each field once and of its kind, no other field: like a JSON body's extra="forbid".
+
+    A label_column sent as a file part (curl -F label_column=@col.txt) was ignored, so the last
+    column became the label without a word; of two file parts, the last was stored.
+    """
+    for field in form:
+        if field not in FORM_FIELDS:
+            raise _field_error(field, f"is not one of {', '.join(FORM_FIELDS)}")
+        values = form.getlist(field)
+        if len(values) > 1:
+            raise _field_error(field, f"is sent {len(values)} times; send it once")
+        value = values[0]
+        if field != "file" and not isinstance(value, str):
+            raise _field_error(field, "must be text, not a file")
+        if isinstance(value, str) and "\x00" in value:
+            raise _field_error(field, "holds a NUL character")
 
 
 def parse_file(
@@ -158,7 +193,8 @@ def _store(
             tenant_id=tenant_id,
             scope=UPLOAD_SCOPE,
             key=key,
-            digest=upload.digest,
+            # The query is part of the request: a retry asking dedupe=false is another request.
+            digest=idempotency.request_digest(f"{upload.digest}\0dedupe={dedupe}".encode()),
             act=lambda: create(session),
         )
     return JSONResponse(outcome.response, status_code=outcome.status_code)

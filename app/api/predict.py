@@ -2,7 +2,7 @@
 
 - application/json (or no Content-Type): `{"model_id"} | {"model", "version"?}` + `"instances"`
 - application/x-npy or application/octet-stream: a .npy array of shape (n, n_features), the
-  model named by the `model_id` query parameter (or `model` and `version`)
+  model named by the `model_id` query parameter (or `model`, and `version` or `alias`)
 
 Either way the body is read once, decoded into a matrix, and handed to the inference service;
 the answer is JSON, or a .npy of the predictions when the client sends `Accept: application/x-npy`.
@@ -65,6 +65,11 @@ QUERY_PARAMETERS: dict[str, dict[str, Any]] = {
         {"type": "integer", "minimum": 1, "maximum": MAX_INDEX},
         "for a .npy body, with model",
     ),
+    "alias": _query_parameter(
+        "alias",
+        {"type": "string", "minLength": 1, "maxLength": 64},
+        "for a .npy body, with model instead of version: the version this alias names",
+    ),
 }
 PREDICT_OPENAPI: dict[str, Any] = {
     "parameters": list(QUERY_PARAMETERS.values()),
@@ -122,6 +127,7 @@ def _query_text(query: QueryParams, name: str) -> str | None:
 def npy_ref(query: QueryParams) -> ModelRef:
     """The model a .npy body is for, from the query (as PREDICT_OPENAPI documents it)."""
     model_id, model = _query_text(query, "model_id"), _query_text(query, "model")
+    alias = _query_text(query, "alias")
     version_text = query.get("version")
     version = None if version_text is None else parse_version(version_text, MAX_INDEX)
     if version_text is not None and version is None:
@@ -137,7 +143,13 @@ def npy_ref(query: QueryParams) -> ModelRef:
         )
     if version is not None and model is None:
         raise InvalidInput("the version query parameter goes with model (a name), not model_id")
-    return ModelRef(model_id=model_id, name=model, version=version)
+    # As in the JSON body: an alias names a version of a model name, instead of version.
+    if alias is not None and (model is None or version is not None):
+        raise InvalidInput(
+            "the alias query parameter goes with model (a name), instead of version",
+            [{"loc": ["query", "alias"], "msg": "with model, without version"}],
+        )
+    return ModelRef(model_id=model_id, name=model, version=version, alias=alias)
 
 
 @router.post(
@@ -170,7 +182,7 @@ async def predict(request: Request) -> Response:
     elif content_type in JSON_MEDIA_TYPES or content_type.endswith("+json"):
         if any(name in query for name in QUERY_PARAMETERS):
             raise InvalidInput(
-                "the model_id, model and version query parameters go with a .npy body; "
+                "the model_id, model, version and alias query parameters go with a .npy body; "
                 "a JSON body names its model itself"
             )
         pool: ParsePool = request.app.state.parse_pool

@@ -19,7 +19,15 @@ router = APIRouter(
     responses=error_responses(400, 401, 404, 409, 413, 422),
 )
 CallerDep = Annotated[Caller, Depends(get_caller)]
-AliasPath = Annotated[str, Path(description=f"the alias: {aliases.ALIAS_RULE}", max_length=64)]
+# check_alias refuses with its own message; the pattern documents the same rule.
+AliasPath = Annotated[
+    str,
+    Path(
+        description=f"the alias: {aliases.ALIAS_RULE}",
+        max_length=64,
+        json_schema_extra={"pattern": f"^{aliases.ALIAS_PATTERN.pattern}$"},
+    ),
+]
 
 
 def _by(caller: Caller) -> str:

@@ -29,18 +29,34 @@ NOT_DISPATCHED = "not started: the job queue was unreachable at submission"
 TRAIN_SCOPE = "POST /train"
 
 
+def _limit_exceeded(hp: Hyperparameters, field: str, message: str) -> LimitExceeded:
+    # A default beyond a deployment's lower limit: say so, or the client that sent no
+    # n_iterations reads "500 iterations requested" and wonders where it asked for them.
+    if field not in hp.model_fields_set:
+        message += f" (the default; send hyperparameters.{field} within the limit)"
+    return LimitExceeded(message, [{"loc": ["hyperparameters", field], "msg": "over the limit"}])
+
+
 def check_limits(hp: Hyperparameters, settings: Settings) -> None:
     """The deployment's limits (settings) are the only bounds on the network's size and run."""
     if len(hp.hidden_layers) > settings.max_hidden_layers:
-        raise LimitExceeded(
-            f"{len(hp.hidden_layers)} hidden layers requested; at most {settings.max_hidden_layers}"
+        raise _limit_exceeded(
+            hp,
+            "hidden_layers",
+            f"{len(hp.hidden_layers)} hidden layers requested; at most {settings.max_hidden_layers}",
         )
     widest = max(hp.hidden_layers, default=0)
     if widest > settings.max_layer_width:
-        raise LimitExceeded(f"a hidden layer of {widest} units; at most {settings.max_layer_width}")
+        raise _limit_exceeded(
+            hp,
+            "hidden_layers",
+            f"a hidden layer of {widest} units; at most {settings.max_layer_width}",
+        )
     if hp.n_iterations > settings.max_iterations:
-        raise LimitExceeded(
-            f"{hp.n_iterations} iterations requested; at most {settings.max_iterations}"
+        raise _limit_exceeded(
+            hp,
+            "n_iterations",
+            f"{hp.n_iterations} iterations requested; at most {settings.max_iterations}",
         )
 
 
@@ -110,7 +126,8 @@ def submit_training(
 
 
 def spec_for_dataset(hp: Hyperparameters, dataset: Dataset) -> Hyperparameters:
-    """What a job on `dataset` stores: its task decided, its batch size checked (422 if not)."""
+    """What a job on `dataset` stores: its task decided, its batch size and validation split
+    checked against the dataset (422 if they do not fit)."""
     # The one place the learning task is decided; the job stores it, the worker builds from it.
     task = decide_task(hp.task, dataset.task, dataset.classes)
     if hp.batch_size is not None and hp.batch_size > dataset.n_samples:
@@ -118,6 +135,17 @@ def spec_for_dataset(hp: Hyperparameters, dataset: Dataset) -> Hyperparameters:
             f"batch_size {hp.batch_size} exceeds the dataset's {dataset.n_samples} samples",
             [{"loc": ["hyperparameters", "batch_size"], "msg": "larger than the dataset"}],
         )
+    if hp.validation_fraction > 0:
+        # The split core.preprocessing.split_indices makes: refused there, the job failed
+        # after its 202 instead of being refused here.
+        n_validation = round(dataset.n_samples * hp.validation_fraction)
+        if not 1 <= n_validation < dataset.n_samples:
+            raise InvalidInput(
+                f"validation_fraction {hp.validation_fraction} of the dataset's "
+                f"{dataset.n_samples} samples is {n_validation} validation samples; it needs at "
+                "least one for validation and one for training",
+                [{"loc": ["hyperparameters", "validation_fraction"], "msg": "empty split"}],
+            )
     return hp.model_copy(update={"task": task})
 
 

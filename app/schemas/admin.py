@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictBool
 
 from app.schemas.common import StrictModel
 
@@ -11,7 +11,8 @@ TENANT_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 
 class KeyCreate(StrictModel):
     tenant: str = Field(pattern=TENANT_PATTERN)
-    admin: bool = False
+    # Strict: a grant of admin rights is a JSON true, never "yes", "on" or 1 read as true.
+    admin: StrictBool = False
 
 
 class KeyOut(BaseModel):

@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, StrictInt, model_validator
 
 from app.schemas.common import MAX_INDEX, Page, StrictModel
 
@@ -34,7 +34,8 @@ class PredictRequest(StrictModel):
     model: str | None = Field(
         default=None, description="a model name; its latest version unless version is given"
     )
-    version: int | None = Field(default=None, ge=1, le=MAX_INDEX)
+    # Strict, like the instances: "2" and true are refused rather than read as 2 and 1.
+    version: StrictInt | None = Field(default=None, ge=1, le=MAX_INDEX)
     alias: str | None = Field(
         default=None, max_length=64, description="with model: the version this alias names"
     )

@@ -53,7 +53,7 @@ class SweepRequest(StrictModel):
         default_factory=dict, description="the base every trial starts from (POST /train's)"
     )
     grid: dict[str, list[Any]] | None = Field(
-        default=None, description="every combination of these values; bounded"
+        default=None, min_length=1, description="every combination of these values; bounded"
     )
     random: RandomSearch | None = None
     metric: SweepMetric | None = Field(

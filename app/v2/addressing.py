@@ -6,12 +6,26 @@ A model name resolves to its latest version; its versions are the trained models
 
 from __future__ import annotations
 
+from typing import Annotated
+
+from fastapi import Path
+
 from app import model_cache, serving
 from app.api.deps import ReadSessionDep
 from app.db.tables import Model
 from app.model_cache import ModelRef
 from app.schemas.common import MAX_INDEX
 from app.v2.codec import ProtocolError
+
+# The protocol's version is a path segment, read by model_ref (a 400 in the protocol's shape
+# otherwise); the pattern documents what it takes, so schema-valid versions are ones it reads.
+VersionPath = Annotated[
+    str,
+    Path(
+        description="a version number: 1, 2, ...",
+        json_schema_extra={"pattern": "^[1-9][0-9]{0,8}$"},
+    ),
+]
 
 
 def model_ref(name: str, version: str | None) -> ModelRef:

@@ -167,7 +167,9 @@ def _json_values(tensor: RequestInput, dtype: np.dtype[Any], count: int) -> np.n
         TENSOR_DATA.validate_python(tensor.data)
     except ValidationError:
         raise ProtocolError(
-            f"input data must be numbers of datatype {tensor.datatype} (not strings or booleans)"
+            f"input data must be a list (nested or flat) of numbers of datatype "
+            f"{tensor.datatype}: not strings or booleans, not a bare number or an object, not "
+            "numbers beside lists in one list"
         ) from None
     try:
         values = np.asarray(tensor.data)

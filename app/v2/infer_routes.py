@@ -13,7 +13,7 @@ from fastapi import APIRouter, Request, Response
 from app.api.deps import InferenceDep, TenantDep
 from app.model_cache import ModelRef
 from app.serving import InferenceService
-from app.v2.addressing import model_ref
+from app.v2.addressing import VersionPath, model_ref
 from app.v2.codec import ProtocolError, encode_response, output_specs, parse_request
 from app.v2.schemas import InferenceRequest
 
@@ -88,6 +88,6 @@ async def infer(
     summary="Infer with one version",
 )
 async def infer_version(
-    name: str, version: str, request: Request, tenant: TenantDep, inference: InferenceDep
+    name: str, version: VersionPath, request: Request, tenant: TenantDep, inference: InferenceDep
 ) -> Response:
     return await _infer(request, tenant, inference, model_ref(name, version))

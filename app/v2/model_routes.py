@@ -15,7 +15,7 @@ from app.db.tables import Model
 from app.model_cache import ModelRef
 from app.serving import InferenceService
 from app.store import models
-from app.v2.addressing import find, model_ref
+from app.v2.addressing import VersionPath, find, model_ref
 from app.v2.codec import FLOAT_DATATYPES, INPUT_NAME, PLATFORM, ProtocolError, output_specs
 
 # The repository index and the statistics list at most this many model versions.
@@ -67,7 +67,7 @@ def model_metadata(name: str, session: ReadSessionDep, tenant: TenantDep) -> dic
 
 @router.get("/models/{name}/versions/{version}", summary="Model metadata of one version")
 def version_metadata(
-    name: str, version: str, session: ReadSessionDep, tenant: TenantDep
+    name: str, version: VersionPath, session: ReadSessionDep, tenant: TenantDep
 ) -> dict[str, Any]:
     return _metadata(find(session, tenant, name, version), session, tenant)
 
@@ -111,7 +111,11 @@ def model_config(
 
 @router.get("/models/{name}/versions/{version}/config", summary="Model configuration of a version")
 def version_config(
-    name: str, version: str, session: ReadSessionDep, tenant: TenantDep, settings: SettingsDep
+    name: str,
+    version: VersionPath,
+    session: ReadSessionDep,
+    tenant: TenantDep,
+    settings: SettingsDep,
 ) -> dict[str, Any]:
     return _config(find(session, tenant, name, version), settings.max_predict_rows)
 
@@ -134,7 +138,11 @@ def model_ready(
 
 @router.get("/models/{name}/versions/{version}/ready", summary="200 when the version can be loaded")
 def version_ready(
-    name: str, version: str, session: ReadSessionDep, tenant: TenantDep, inference: InferenceDep
+    name: str,
+    version: VersionPath,
+    session: ReadSessionDep,
+    tenant: TenantDep,
+    inference: InferenceDep,
 ) -> dict[str, Any]:
     return _ready(session, tenant, inference, model_ref(name, version))
 
@@ -186,7 +194,11 @@ def model_stats(
 
 @router.get("/models/{name}/versions/{version}/stats", summary="Inference statistics of a version")
 def version_stats(
-    name: str, version: str, session: ReadSessionDep, tenant: TenantDep, inference: InferenceDep
+    name: str,
+    version: VersionPath,
+    session: ReadSessionDep,
+    tenant: TenantDep,
+    inference: InferenceDep,
 ) -> dict[str, Any]:
     return _stats(inference, [find(session, tenant, name, version)])
 

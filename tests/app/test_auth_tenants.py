@@ -141,6 +141,18 @@ def test_admin_revokes_a_key(tenants: dict[str, Any]) -> None:
     assert http.post("/admin/keys", json={"tenant": "bad name!"}, headers=root).status_code == 422
 
 
+@pytest.mark.parametrize("flag", ["yes", "true", 1, "on"])
+def test_admin_rights_are_granted_by_a_json_true_only(tenants: dict[str, Any], flag: Any) -> None:
+    """`"admin": "yes"` used to create an admin key: lax coercion read it as true."""
+    http: httpx.Client = tenants["http"]
+    root = bearer(tenants["keys"]["root"])
+    before = http.get("/admin/keys", headers=root).json()["items"]
+    created = http.post("/admin/keys", json={"tenant": "dave", "admin": flag}, headers=root)
+    assert created.status_code == 422, created.text
+    assert created.json()["error"]["details"][0]["loc"] == ["body", "admin"]
+    assert http.get("/admin/keys", headers=root).json()["items"] == before
+
+
 def test_a_tampered_model_is_refused(tenants: dict[str, Any]) -> None:
     http: httpx.Client = tenants["http"]
     alice = bearer(tenants["keys"]["alice"])

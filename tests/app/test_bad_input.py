@@ -10,6 +10,7 @@ import httpx
 import numpy as np
 import pytest
 from job_helpers import TERMINAL, blobs, submit, wait_for
+from live_server import LiveServer
 
 
 def error_of(response: httpx.Response, status: int) -> dict[str, Any]:
@@ -42,6 +43,7 @@ def trained(shared_client: httpx.Client) -> dict[str, Any]:
         ({"name": "d", "features": [], "labels": []}, "features"),
         ({"name": "d", "features": [[1], [2]], "labels": [1, 1]}, "single distinct value"),
         ({"name": "d", "features": [[1], [2]], "labels": [0, "a"]}, "not a mix"),
+        ({"name": "d", "features": [[1], [2]], "labels": [True, 2]}, "label 1 is '2', a number"),
         ({"name": "d", "features": [[1], [2], [3]], "labels": [0, 1]}, "3 rows but 2 labels"),
         ({"name": "d", "features": [[1], [2]], "labels": [0, 1], "extra": 1}, "extra"),
         ({"features": [[1], [2]], "labels": [0, 1]}, "name"),
@@ -110,9 +112,11 @@ def test_npz_with_pickled_objects_is_refused_and_never_executed(
 
 def test_multipart_without_file_and_unknown_content_type(shared_client: httpx.Client) -> None:
     error_of(shared_client.post("/datasets", files={"other": ("x", b"1")}), 422)
-    error_of(
-        shared_client.post("/datasets", content=b"a,b", headers={"content-type": "text/csv"}), 422
+    unsupported = error_of(
+        shared_client.post("/datasets", content=b"a,b", headers={"content-type": "text/csv"}), 415
     )
+    assert unsupported["code"] == "unsupported_media_type"
+    assert error_of(shared_client.post("/datasets", content=b"{}"), 415)["details"]
     error_of(
         shared_client.post(
             "/datasets", content=b"{not json", headers={"content-type": "application/json"}
@@ -134,6 +138,9 @@ def test_multipart_without_file_and_unknown_content_type(shared_client: httpx.Cl
         ({"hidden_layers": [2] * 40}, 422),
         ({"batch_size": 10_000}, 422),
         ({"task": "multiclass"}, 202),
+        # A split with no validation (or no training) sample: was a 202, then a failed job.
+        ({"validation_fraction": 1e-9}, 422),
+        ({"validation_fraction": 0.5}, 202),
     ],
 )
 def test_train_hyperparameters_are_checked(
@@ -310,3 +317,161 @@ def test_labels_keep_their_json_types(shared_client: httpx.Client) -> None:
     assert shared_client.post("/datasets", json=digits).json()["classes"] == ["0", "1"]
     booleans = {"name": "b", "features": [[0.0], [1.0]], "labels": [True, False]}
     assert shared_client.post("/datasets", json=booleans).json()["classes"] == [0, 1]
+
+
+def test_media_types_are_case_insensitive(shared_client: httpx.Client) -> None:
+    """`Application/JSON` is JSON (RFC 9110); it used to be refused as "send JSON"."""
+    body = b'{"name": "upper", "features": [[0.5], [1.5]], "labels": [0, 1]}'
+    response = shared_client.post(
+        "/datasets",
+        content=body,
+        headers={"content-type": "Application/JSON; charset=UTF-8"},
+        params={"dedupe": "false"},
+    )
+    assert response.status_code == 201, response.text
+    assert response.json()["name"] == "upper"
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "allowed"),
+    [
+        ("PATCH", "/datasets", "GET, POST"),
+        ("PUT", "/datasets/some-id", "GET, DELETE"),
+        ("PATCH", "/models/names/m/aliases/prod", "PUT, DELETE"),
+        ("DELETE", "/sweeps", "GET, POST"),
+        ("GET", "/predict", "POST"),
+    ],
+)
+def test_a_405_allows_every_method_of_the_path(
+    shared_client: httpx.Client, method: str, path: str, allowed: str
+) -> None:
+    """Allow used to name only the first matching route's methods (`Allow: POST` on /datasets)."""
+    response = shared_client.request(method, path)
+    assert error_of(response, 405)["code"] == "method_not_allowed"
+    assert response.headers["allow"] == allowed
+
+
+def nul_json(text: str) -> bytes:
+    """A JSON body with a string holding NUL, as a client's encoder writes it: \\u0000."""
+    return text.replace("NUL", "\\u0000").encode()
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/datasets", '{"name": "aNUL", "features": [[1.0], [2.0]], "labels": [0, 1]}'),
+        # NumPy drops a trailing NUL: "aNUL" and "a" became one class.
+        ("/datasets", '{"name": "n", "features": [[1.0], [2.0]], "labels": ["aNUL", "a"]}'),
+        ("/train", '{"dataset": {"name": "xNUL", "features": [[1.0], [2.0]], "labels": [0, 1]}}'),
+        ("/train", '{"dataset_id": "NUL"}'),
+        ("/predict", '{"model": "mNUL", "instances": [[1.0]]}'),
+        ("/sweeps", '{"dataset_id": "dNUL", "grid": {"learning_rate": [0.1]}}'),
+    ],
+)
+def test_nul_in_a_json_body_is_422_and_stores_nothing(
+    shared_client: httpx.Client, path: str, body: str
+) -> None:
+    """PostgreSQL cannot hold NUL: these were 500s there (and stored on SQLite)."""
+    before = shared_client.get("/datasets", params={"limit": 500}).json()
+    response = shared_client.post(
+        path, content=nul_json(body), headers={"content-type": "application/json"}
+    )
+    assert "NUL" in error_of(response, 422)["message"]
+    assert shared_client.get("/datasets", params={"limit": 500}).json() == before
+
+
+def test_an_escaped_backslash_before_u0000_is_just_text(shared_client: httpx.Client) -> None:
+    body = b'{"name": "a\\\\u0000", "features": [[1.0], [2.0]], "labels": [0, 1]}'
+    response = shared_client.post(
+        "/datasets",
+        content=body,
+        headers={"content-type": "application/json"},
+        params={"dedupe": "false"},  # its own row, whatever else holds the same content
+    )
+    assert response.status_code == 201, response.text
+    assert response.json()["name"] == "a\\u0000"
+
+
+@pytest.mark.parametrize(
+    "url", ["/jobs/%00", "/models?name=a%00", "/models/names/a%00b", "/v2/models/m%00/ready"]
+)
+def test_nul_in_the_url_is_422(shared_client: httpx.Client, url: str) -> None:
+    response = shared_client.get(url)
+    assert response.status_code == 422, response.text
+    message = response.json()["error"]
+    assert "NUL" in (message if url.startswith("/v2") else message["message"])
+
+
+@pytest.mark.parametrize(
+    ("parts", "field", "problem"),
+    [
+        # Ignored before: the last column became the label without a word.
+        ([("label_column", ("col.txt", b"a"))], "label_column", "must be text"),
+        ([("name", ("n.txt", b"x"))], "name", "must be text"),
+        # The last of two files was stored, the first dropped.
+        ([("file", ("b.csv", b"x,y\n1,0\n2,1\n"))], "file", "2 times"),
+        ([("name", (None, b"one")), ("name", (None, b"two"))], "name", "2 times"),
+        ([("labelcolumn", (None, b"a"))], "labelcolumn", "not one of"),
+    ],
+)
+def test_multipart_fields_are_each_sent_once_as_text(
+    shared_client: httpx.Client, parts: list[Any], field: str, problem: str
+) -> None:
+    before = shared_client.get("/datasets", params={"limit": 500}).json()
+    files = [("file", ("d.csv", b"a,b,c\n1,0,5\n2,1,6\n")), *parts]
+    error = error_of(shared_client.post("/datasets", files=files), 422)
+    assert problem in error["message"] and error["details"][0]["loc"] == [field], error
+    assert shared_client.get("/datasets", params={"limit": 500}).json() == before
+
+
+def test_nul_in_multipart_fields_and_csv_labels_is_422(shared_client: httpx.Client) -> None:
+    csv = b"a,b\n1,x\n2,y\n"
+    named = shared_client.post("/datasets", files={"file": ("d.csv", csv)}, data={"name": "x\x00"})
+    assert error_of(named, 422)["details"][0]["loc"] == ["name"]
+    labelled = shared_client.post("/datasets", files={"file": ("d.csv", b"a,b\n1,x\x00\n2,x\n")})
+    assert "NUL" in error_of(labelled, 422)["message"]
+
+
+def test_nul_split_across_chunks_of_a_streamed_body_is_found(shared_client: httpx.Client) -> None:
+    body = nul_json('{"name": "aNUL", "features": [[1.0], [2.0]], "labels": [0, 1]}')
+    cut = body.index(b"u00")  # the escape's backslash ends one chunk, u0000 starts the next
+
+    def chunks() -> Any:
+        yield body[:cut]
+        yield body[cut:]
+
+    response = shared_client.post(
+        "/datasets", content=chunks(), headers={"content-type": "application/json"}
+    )
+    assert "NUL" in error_of(response, 422)["message"]
+
+
+def test_a_client_leaving_mid_body_leaves_no_traceback(live_server: LiveServer) -> None:
+    """A body shorter than its Content-Length, then a hang-up: the route's read used to log
+    "unhandled error" with two tracebacks for what is the client's doing."""
+    requests = [
+        ("POST /predict", "application/json", b'{"model_id": "m", "instances": [[1'),
+        ("POST /datasets", "application/json", b'{"name": "d", "features": [[1'),
+        ("POST /datasets", "multipart/form-data; boundary=b", b"--b\r\nContent-Dispo"),
+        ("POST /v2/models/m/infer", "application/json", b'{"inputs": [{"na'),
+    ]
+    for request_line, content_type, body in requests:
+        with socket.create_connection(("127.0.0.1", live_server.port), timeout=10) as sock:
+            head = (
+                f"{request_line} HTTP/1.1\r\nHost: x\r\nContent-Type: {content_type}\r\n"
+                f"Content-Length: {len(body) + 100}\r\n\r\n"
+            )
+            sock.sendall(head.encode() + body)
+            sock.shutdown(socket.SHUT_WR)
+            sock.recv(65536)  # the server closes once it sees the client gone
+    assert httpx.get(f"{live_server.url}/healthz").status_code == 200
+    assert "Traceback" not in live_server.log_path.read_text()
+
+
+@pytest.mark.parametrize("header", ["Authorization", "Idempotency-Key", "Content-Type"])
+def test_a_singleton_header_sent_twice_is_400(shared_client: httpx.Client, header: str) -> None:
+    """Two Authorization headers: the first one counted, while a proxy may check the last."""
+    value = "Bearer dnn_x" if header == "Authorization" else "application/json"
+    response = shared_client.get("/datasets", headers=[(header, value), (header, value)])
+    error = error_of(response, 400)
+    assert header.lower() in error["message"] and "once" in error["message"]

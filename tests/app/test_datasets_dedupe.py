@@ -138,3 +138,8 @@ def test_idempotent_retries_replay_a_deduplicated_answer(
     retry: Any = alice.post("/datasets", files=files, headers=headers)
     assert first.status_code == retry.status_code == 200
     assert first.json() == retry.json() == {**stored, "deduplicated": True}
+    # dedupe=false under the same key is another request, not a retry: it used to replay the
+    # deduplicated answer, so the copy it asked for was never stored.
+    other = alice.post("/datasets", files=files, headers=headers, params={"dedupe": "false"})
+    assert other.status_code == 409, other.text
+    assert "Idempotency-Key" in other.json()["error"]["message"]

@@ -12,12 +12,12 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.db.engine import make_engine, make_session_factory, transaction
 from app.db.migrate import upgrade_to_head
 from app.db.tables import Dataset, IdempotencyRecord, Job
-from app.errors import InvalidInput, ServiceUnavailable
+from app.errors import InvalidInput, LimitExceeded, ServiceUnavailable
 from app.job_status import JobStatus
 from app.jobs.dispatch import CeleryExecutor
 from app.jobs.local import LocalWorkerPool
-from app.jobs.submit import NOT_DISPATCHED, submit_and_dispatch
-from app.schemas.jobs import TrainRequest
+from app.jobs.submit import NOT_DISPATCHED, check_limits, submit_and_dispatch
+from app.schemas.jobs import Hyperparameters, TrainRequest
 from app.settings import Settings
 
 TENANT = "t1"
@@ -140,3 +140,18 @@ def test_a_task_the_labels_do_not_fit_writes_nothing(
     assert count(factory, IdempotencyRecord) == 0
     # The inline dataset went with the refused job: one transaction.
     assert count(factory, Job) == count(factory, Dataset) == 0
+
+
+def test_a_default_beyond_the_servers_limit_is_named_as_the_default() -> None:
+    """A server with DNN_MAX_ITERATIONS=20 told a client that sent no n_iterations that it
+    had "requested" 500."""
+    settings = Settings(max_iterations=20, max_layer_width=4)
+    with pytest.raises(LimitExceeded) as default:
+        check_limits(Hyperparameters(hidden_layers=[4]), settings)
+    assert "500 iterations" in default.value.message and "the default" in default.value.message
+    assert default.value.details[0]["loc"] == ["hyperparameters", "n_iterations"]
+    with pytest.raises(LimitExceeded) as sent:
+        check_limits(Hyperparameters(hidden_layers=[4], n_iterations=30), settings)
+    assert "the default" not in sent.value.message
+    with pytest.raises(LimitExceeded, match=r"16 units.*the default"):
+        check_limits(Hyperparameters(n_iterations=5), settings)

@@ -85,6 +85,20 @@ def test_features_are_json_numbers_only(
     assert error["details"][0]["loc"][-3:] == ["instances", 0, 1]
 
 
+@pytest.mark.parametrize("version", ["1", True, 1.0])
+def test_the_version_is_a_json_integer_only(
+    server: tuple[httpx.Client, Path], model_id: str, version: Any
+) -> None:
+    """`"version": true` used to be read as version 1, and "1" as 1."""
+    http, _ = server
+    exact = {"model": "float32-model", "version": 1, "instances": [[1.0, 0, -2, 3]]}
+    assert http.post("/predict", json=exact).json()["model_id"] == model_id
+    body = {"model": "float32-model", "version": version, "instances": [[1.0, 0, -2, 3]]}
+    response = http.post("/predict", json=body)
+    assert response.status_code == 422, response.text
+    assert response.json()["error"]["details"][0]["loc"] == ["version"]
+
+
 def test_integers_are_numbers(server: tuple[httpx.Client, Path], model_id: str) -> None:
     http, _ = server
     response = http.post("/predict", json={"model_id": model_id, "instances": [[1, 0, -2, 3]]})

@@ -84,6 +84,10 @@ SIX_FLOATS = np.ones(6, dtype="<f4").tobytes()
         (raw(tensor()), "no data"),
         (raw(tensor(data=[1, 2, 3, 4, 5, True])), "not strings or booleans"),
         (raw(tensor(data=["1"] * 6)), "not strings or booleans"),
+        # Said "not strings or booleans" too, though it held neither.
+        (raw(tensor(data=5, shape=[1, 1])), "not a bare number"),
+        (raw(tensor(data={"a": 1}, shape=[1, 1])), "or an object"),
+        (raw(tensor(data=[[1, 2, 3], 4, 5, 6])), "numbers beside lists"),
         (raw(tensor(data=[[1, 2, 3], [4, 5]])), "ragged"),
         (raw(tensor(data=[1] * 5)), "needs 6"),
         (raw(tensor(datatype="INT8", data=[1, 2, 3, 4, 5, 300])), "range"),

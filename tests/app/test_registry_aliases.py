@@ -3,6 +3,8 @@ deleting an aliased version, and tenant scoping."""
 
 from __future__ import annotations
 
+import io
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -11,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import numpy as np
 import pytest
 from live_server import LiveServer
 from registry_helpers import (
@@ -167,6 +170,16 @@ def test_unsafe_alias_names_are_refused(registry: dict[str, Any], alias: str) ->
     assert response.json()["error"]["code"] == "invalid_input"
 
 
+def test_the_alias_rule_is_in_the_openapi_document(registry: dict[str, Any]) -> None:
+    alice: httpx.Client = registry["alice"]
+    paths = alice.get("/openapi.json").json()["paths"]
+    parameters = paths["/models/names/{name}/aliases/{alias}"]["put"]["parameters"]
+    pattern = next(p for p in parameters if p["name"] == "alias")["schema"]["pattern"]
+    assert re.fullmatch(pattern.strip("^$"), "production")
+    assert not re.fullmatch(pattern.strip("^$"), "0" * 10)  # refused by the route as well
+    assert put_alias(alice, "0" * 10, 1).status_code == 422
+
+
 def test_bad_alias_requests_are_clear_4xx(registry: dict[str, Any]) -> None:
     alice: httpx.Client = registry["alice"]
     assert put_alias(alice, "prod", 99).status_code == 404
@@ -181,6 +194,42 @@ def test_bad_alias_requests_are_clear_4xx(registry: dict[str, Any]) -> None:
     ):
         assert alice.post("/predict", json=body).status_code == 422
     assert alice.get("/models/names/no-such-name").status_code == 404
+
+
+def test_a_npy_body_takes_the_alias_from_the_query(registry: dict[str, Any]) -> None:
+    """?alias= used to be ignored: an alias that does not exist answered with the latest version."""
+    alice: httpx.Client = registry["alice"]
+    assert put_alias(alice, "staging", 1).status_code == 200
+    rows = np.asarray(registry["rows"], dtype=np.float64)
+    buffer = io.BytesIO()
+    np.save(buffer, rows, allow_pickle=False)
+
+    def predict(**query: Any) -> httpx.Response:
+        return alice.post(
+            "/predict",
+            params=query,
+            content=buffer.getvalue(),
+            headers={"Content-Type": "application/x-npy"},
+        )
+
+    by_alias = predict(model=NAME, alias="staging")
+    assert by_alias.status_code == 200, by_alias.text
+    assert by_alias.json()["model_id"] == registry["versions"][0]
+    missing = predict(model=NAME, alias="no-such-alias")
+    assert missing.status_code == 404, missing.text
+    assert "no-such-alias" in missing.json()["error"]["message"]
+    for query in (
+        {"model_id": registry["versions"][0], "alias": "staging"},
+        {"model": NAME, "version": "1", "alias": "staging"},
+        {"model": NAME, "alias": ""},
+    ):
+        assert predict(**query).status_code == 422, query
+    with_json = alice.post(
+        "/predict",
+        params={"alias": "staging"},
+        json={"model": NAME, "instances": registry["rows"]},
+    )
+    assert with_json.status_code == 422, with_json.text
 
 
 def test_another_tenant_sees_none_of_it(registry: dict[str, Any]) -> None:

@@ -238,6 +238,15 @@ def test_random_sweep_is_reproducible_from_its_seed(
             ["trials", 0],
             "nope",
         ),
+        # An empty grid searched nothing: it ran one trial of the base hyperparameters.
+        ({"grid": {}}, "invalid_input", ["body", "grid"], "at least 1"),
+        # Refused by the worker after a 202 before: the sweep failed with "no trial succeeded".
+        (
+            {"grid": {"validation_fraction": [0.2, 1e-9]}},
+            "invalid_input",
+            ["trials", 1, "validation_fraction"],
+            "one for validation",
+        ),
     ],
 )
 def test_bad_sweeps_are_refused_naming_the_trial_and_parameter(

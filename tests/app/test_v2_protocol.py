@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from typing import Any
 
@@ -240,3 +241,14 @@ def test_every_v2_path_answers_errors_in_the_protocols_shape(
     assert "float32" in overflow and "3.40282e+38" in overflow
     # Outside /v2 the service keeps its structured body.
     assert client.get("/nowhere").json()["error"]["code"] == "not_found"
+
+
+def test_the_documented_version_pattern_is_what_the_routes_read(client: httpx.Client) -> None:
+    """The schema said any string; schemathesis' "0" then got a 400 for a schema-valid request."""
+    paths = client.get("/openapi.json").json()["paths"]
+    parameters = paths["/v2/models/{name}/versions/{version}/infer"]["post"]["parameters"]
+    pattern = next(p for p in parameters if p["name"] == "version")["schema"]["pattern"]
+    for version, readable in (("1", True), ("123456789", True), ("0", False), ("01", False)):
+        assert (re.fullmatch(pattern.strip("^$"), version) is not None) is readable, version
+    assert client.get("/v2/models/nope/versions/1").status_code == 404
+    assert client.get("/v2/models/nope/versions/0").status_code == 400

@@ -1,0 +1,146 @@
+"""Requests whose text is ambiguous or cannot be stored are refused here, before any route.
+
+- NUL, in the URL or in a JSON body. No id, name, label or parameter of this service holds one,
+  and PostgreSQL text cannot store or even compare one: a `%00` in a path or a `"\\u0000"` in
+  a JSON string reached the database and came back as a 500 there (SQLite stored it; NumPy
+  silently drops a label's trailing NUL). Refused once, here, the answer is the same clear 422
+  on every route and every backend.
+- A header that must appear once, sent twice (two Authorization headers): the app reads the
+  first, a proxy in front of it may check the last; which one counts must never be a guess.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import deque
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.v2.codec import is_protocol_path, protocol_error_body
+
+# A JSON string writes NUL as the escape \u0000 (a raw NUL byte is not valid JSON at all).
+_ESCAPE = b"u0000"
+_BACKSLASH = ord("\\")
+
+
+def _is_json(scope: Scope) -> bool:
+    """Bodies routes read as JSON: application/json, +json, or no Content-Type at all."""
+    value = dict(scope["headers"]).get(b"content-type", b"")
+    media_type = value.split(b";", 1)[0].strip().lower().decode("latin-1")
+    return media_type in ("", "application/json") or media_type.endswith("+json")
+
+
+class NulEscapeScanner:
+    """Finds a JSON `\\u0000` escape in a body fed chunk by chunk, wherever the chunks split it.
+
+    An escape is a `u0000` after an odd run of backslashes (`\\\\u0000` is a backslash, then
+    the text u0000), so the scanner keeps the last bytes of the stream and the length of the
+    backslash run just before them.
+    """
+
+    def __init__(self) -> None:
+        self._tail = b""
+        self._backslashes_before_tail = 0
+
+    def feed(self, chunk: bytes) -> bool:
+        """True when the stream so far holds a NUL escape."""
+        data = self._tail + chunk
+        start = 0
+        while (index := data.find(_ESCAPE, start)) != -1:
+            if index + len(_ESCAPE) > len(self._tail) and self._escaped(data, index):
+                return True
+            start = index + 1
+        head, self._tail = data[: -len(_ESCAPE)], data[-len(_ESCAPE) :]
+        run = len(head) - len(head.rstrip(b"\\"))
+        self._backslashes_before_tail = (
+            self._backslashes_before_tail + run if run == len(head) else run
+        )
+        return False
+
+    def _escaped(self, data: bytes, index: int) -> bool:
+        first = index
+        while first > 0 and data[first - 1] == _BACKSLASH:
+            first -= 1
+        run = index - first + (self._backslashes_before_tail if first == 0 else 0)
+        return run % 2 == 1
+
+
+# Request headers that carry one value (RFC 9110 singletons) and that this service reads.
+SINGLETONS = (b"authorization", b"content-type", b"idempotency-key", b"last-event-id")
+
+
+def _repeated_header(scope: Scope) -> str | None:
+    names = [name.lower() for name, _ in scope["headers"]]
+    return next((n.decode() for n in SINGLETONS if names.count(n) > 1), None)
+
+
+class RequestGuard:
+    """400 for a singleton header sent twice; 422 for a NUL in the path or query, or a NUL
+    escape in a JSON body.
+
+    A JSON body is read whole before the route runs (every JSON route reads it whole anyway);
+    the chunks are then handed on one by one, so the body is not held twice.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path = scope.get("path", "")
+        repeated = _repeated_header(scope)
+        if repeated is not None:
+            await _refuse(send, f"send the {repeated} header once, not twice", path, 400)
+            return
+        if "\x00" in path or b"%00" in scope.get("query_string", b""):
+            await _refuse(
+                send,
+                "the URL holds a NUL character (%00); no id, name or parameter holds one",
+                path,
+            )
+            return
+        if scope.get("method") in ("GET", "HEAD", "DELETE", "OPTIONS") or not _is_json(scope):
+            await self.app(scope, receive, send)
+            return
+        scanner = NulEscapeScanner()
+        messages: deque[Message] = deque()
+        while True:
+            message = await receive()
+            messages.append(message)
+            if message["type"] != "http.request":
+                break
+            if scanner.feed(message.get("body", b"")):
+                await _refuse(
+                    send,
+                    "the JSON body holds a NUL character (\\u0000); no text here holds one",
+                    path,
+                )
+                return
+            if not message.get("more_body", False):
+                break
+
+        async def replay() -> Message:
+            return messages.popleft() if messages else await receive()
+
+        await self.app(scope, replay, send)
+
+
+async def _refuse(send: Send, message: str, path: str, status: int = 422) -> None:
+    """422 (the status every route with an id, a parameter or a JSON body documents) or 400."""
+    code = "invalid_input" if status == 422 else "bad_request"
+    error = (
+        protocol_error_body(message)
+        if is_protocol_path(path)
+        else {"error": {"code": code, "message": message, "details": []}}
+    )
+    body = json.dumps(error, separators=(",", ":")).encode()
+    # The rest of a refused body is never read: the connection closes after this answer.
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        (b"connection", b"close"),
+    ]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
