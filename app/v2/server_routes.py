@@ -9,11 +9,11 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from app.api.deps import ExecutorDep, ReadSessionDep
-from app.v2.codec import ProtocolError
+from app.v2.codec import PROTOCOL_PREFIX, ProtocolError
 
 EXTENSIONS = ["binary_tensor_data", "model_configuration", "statistics"]
 
-router = APIRouter()
+router = APIRouter(prefix=PROTOCOL_PREFIX)
 
 
 @router.get("", summary="Server metadata")
