@@ -185,6 +185,8 @@ def _stats(inference: InferenceService, versions: list[Model]) -> dict[str, Any]
 def model_stats(
     name: str, session: ReadSessionDep, tenant: TenantDep, inference: InferenceDep
 ) -> dict[str, Any]:
+    if "@" in name:  # NAME@alias: the one version the alias names
+        return _stats(inference, [find(session, tenant, name, None)])
     found = _versions(session, tenant, name)
     if not found:
         raise ProtocolError(f"model {name!r} does not exist", 404)
