@@ -282,3 +282,14 @@ def test_image_models_take_their_sample_shape_or_flat_rows_and_nothing_else(
             triton_client.infer("pictures", [tensor])
         assert refused.value.status() == "422"
         assert "do not match the model's input shape [3, 3, 2]" in refused.value.message()
+
+
+def test_probes_may_ask_with_head(client: httpx.Client) -> None:
+    for path in ("/v2", "/v2/health/live", "/v2/health/ready", "/healthz", "/readyz"):
+        got = client.get(path)
+        head = client.head(path)
+        assert (head.status_code, head.content) == (got.status_code, b""), path
+        assert head.headers.get("content-type") == got.headers.get("content-type"), path
+    # The document lists the GETs only.
+    paths = client.get("/openapi.json").json()["paths"]
+    assert not any("head" in paths[path] for path in ("/v2", "/v2/health/live", "/healthz"))
