@@ -187,6 +187,13 @@ def _output_nodes(
         nodes.append(helper.make_node("Identity", ["activated"], [final]))
     if network.task == "regression":
         return [PREDICTIONS]
-    # Ties go to the first class, as /predict's argmax does.
-    nodes.append(helper.make_node("ArgMax", ["activated"], [CLASS_INDEX], axis=1, keepdims=0))
+    # Ties go as /predict's (the core's predict): a softmax tie to the first class, a sigmoid's
+    # p = 0.5 to class 1 (p >= 0.5), which is the last of (1 - p, p): 1 - p is exact for
+    # p >= 0.5 and rounds to no less than 0.5 below it, so the comparison is the core's exactly.
+    last = 1 if network.output == "sigmoid" else 0
+    nodes.append(
+        helper.make_node(
+            "ArgMax", ["activated"], [CLASS_INDEX], axis=1, keepdims=0, select_last_index=last
+        )
+    )
     return [PROBABILITIES, CLASS_INDEX]

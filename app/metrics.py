@@ -92,6 +92,12 @@ JOB_BUCKETS = (0.1, 0.5, 1.0, 5.0, 15.0, 60.0, 300.0, 900.0, 3600.0, 14400.0)
 
 # Paths that match no route share one label, so scanners cannot blow up the label set.
 UNMATCHED_ROUTE = "<unmatched>"
+# Any token is a method to the HTTP parser: methods outside RFC 9110's (and PATCH) share one
+# label too, so `FOO1`, `FOO2`, ... cannot add series without bound either.
+KNOWN_METHODS = frozenset(
+    {"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"}
+)
+OTHER_METHOD = "<other>"
 # Inference outside an HTTP request (e.g. a test calling the service directly).
 NO_ROUTE = "<none>"
 # Per-model series beyond the cap share this model and version label.
@@ -140,7 +146,8 @@ class HttpMetrics:
         finally:
             CURRENT_SCOPE.reset(token)
             # The router records the matched route in the scope it was handed, which is ours.
-            labels = (scope["method"], route_template(scope), str(status))
+            method = scope["method"] if scope["method"] in KNOWN_METHODS else OTHER_METHOD
+            labels = (method, route_template(scope), str(status))
             HTTP_REQUESTS.labels(*labels).inc()
             # An event stream lasts as long as its client watches: timing it as a request
             # would only fill the +Inf bucket and hide real latency in the route's quantiles.

@@ -6,8 +6,9 @@
     run       the core's own predict / predict_with_proba (the class choice is the core's)
     shape     an Inference the routes encode in their own protocol
 
-Routes only decode their wire format into a NumPy matrix of shape (n, n_features) and encode
-the Inference back; they never call the core themselves.
+Routes only decode their wire format into a NumPy array of shape (n, n_features) (or
+(n, *input_shape), as the v2 protocol's tensors declare it) and encode the Inference back; they
+never call the core themselves.
 """
 
 from __future__ import annotations
@@ -81,12 +82,21 @@ def dtype_limit(dtype: np.dtype[Any]) -> float:
 
 
 def validate(network: Network, X: Array, *, max_rows: int) -> Array:
-    """X of shape (n, n_features), checked once and cast once to the network's dtype.
+    """X of shape (n, n_features), or (n, *input_shape) for a model of shaped samples (images),
+    checked once and cast once to the network's dtype; the answer has shape (n, n_features).
 
-    Refuses (413) more rows than max_rows and (422) no rows, another feature count, anything
-    that is not a number, NaN, infinities, and values beyond what the network's dtype holds
-    (1e39 does not fit a float32 model: it would become infinity).
+    Refuses (413) more rows than max_rows and (422) no rows, another feature count, samples of
+    another shape, anything that is not a number, NaN, infinities, and values beyond what the
+    network's dtype holds (1e39 does not fit a float32 model: it would become infinity).
     """
+    if X.ndim > 2:
+        # Right count, wrong shape ((n, 3, 6) for (3, 3, 2) images) is still the wrong input.
+        if X.shape[1:] != network.input_shape:
+            raise InvalidInput(
+                f"samples of shape {list(X.shape[1:])} do not match the model's input shape "
+                f"{list(network.input_shape)} (or rows of {network.n_features} values)"
+            )
+        X = X.reshape(X.shape[0], -1)
     if X.ndim != 2 or X.shape[0] < 1:
         raise InvalidInput(f"the input must have shape (n, n_features) with n >= 1, not {X.shape}")
     n_rows, n_features = X.shape

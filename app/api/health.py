@@ -65,12 +65,16 @@ class ReadinessCache:
         return ok
 
 
+# Probes and load balancers may ask with HEAD (a server must take HEAD wherever it takes GET,
+# RFC 9110 9.1); the document lists the GET only.
 @router.get("/healthz", response_model=dict[str, str])
+@router.head("/healthz", include_in_schema=False)
 async def healthz() -> JSONResponse:
     return JSONResponse({"status": "ok"})
 
 
 @router.get("/readyz", responses={503: {"description": "database or workers unavailable"}})
+@router.head("/readyz", include_in_schema=False)
 async def readyz(request: Request, executor: ExecutorDep) -> JSONResponse:
     cache: ReadinessCache = request.app.state.readiness
     checks: dict[str, Any] = {}

@@ -110,7 +110,7 @@ def split_body(body: bytes, header_length: str | None) -> tuple[bytes, memoryvie
 
 
 def parse_request(body: bytes, header_length: str | None) -> tuple[InferenceRequest, np.ndarray]:
-    """The request and its one input as a matrix of shape (n, values per row)."""
+    """The request and its one input, in the shape its header declares."""
     header, binary = split_body(body, header_length)
     try:
         request = InferenceRequest.model_validate_json(header)
@@ -135,7 +135,11 @@ def parse_request(body: bytes, header_length: str | None) -> tuple[InferenceRequ
 
 
 def decode_input(tensor: RequestInput, binary: memoryview | None) -> np.ndarray:
-    """The tensor's values as a matrix of shape (n, values per row), checked against its header."""
+    """The tensor's values in its declared shape, [n, features...], checked against its header.
+
+    Whether that shape is the model's (rows, or the model's sample shape) is the inference
+    service's to decide: (n, 3, 6) holds as many values as (n, 3, 3, 2) but is not that image.
+    """
     dtype = INPUT_DATATYPES.get(tensor.datatype)
     if dtype is None:
         raise ProtocolError(
@@ -157,7 +161,7 @@ def decode_input(tensor: RequestInput, binary: memoryview | None) -> np.ndarray:
         values = np.frombuffer(binary, dtype=dtype)
     else:
         values = _json_values(tensor, dtype, count)
-    return values.reshape(shape[0], -1)
+    return values.reshape(shape)
 
 
 def _json_values(tensor: RequestInput, dtype: np.dtype[Any], count: int) -> np.ndarray:

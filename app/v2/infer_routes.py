@@ -14,10 +14,16 @@ from app.api.deps import InferenceDep, TenantDep
 from app.model_cache import ModelRef
 from app.serving import InferenceService
 from app.v2.addressing import VersionPath, model_ref
-from app.v2.codec import ProtocolError, encode_response, output_specs, parse_request
+from app.v2.codec import (
+    PROTOCOL_PREFIX,
+    ProtocolError,
+    encode_response,
+    output_specs,
+    parse_request,
+)
 from app.v2.schemas import InferenceRequest
 
-router = APIRouter()
+router = APIRouter(prefix=PROTOCOL_PREFIX)
 
 BINARY_SCHEMA: dict[str, Any] = {"type": "string", "format": "binary"}
 INFER_OPENAPI: dict[str, Any] = {

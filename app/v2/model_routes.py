@@ -16,7 +16,14 @@ from app.model_cache import ModelRef
 from app.serving import InferenceService
 from app.store import models
 from app.v2.addressing import VersionPath, find, model_ref
-from app.v2.codec import FLOAT_DATATYPES, INPUT_NAME, PLATFORM, ProtocolError, output_specs
+from app.v2.codec import (
+    FLOAT_DATATYPES,
+    INPUT_NAME,
+    PLATFORM,
+    PROTOCOL_PREFIX,
+    ProtocolError,
+    output_specs,
+)
 
 # The repository index and the statistics list at most this many model versions.
 MAX_LISTED = 500
@@ -24,7 +31,7 @@ CONFIG_TYPES = {"FP32": "TYPE_FP32", "FP64": "TYPE_FP64", "INT64": "TYPE_INT64"}
 CONFIG_TYPES["BYTES"] = "TYPE_STRING"
 
 # Routes match in the order they are declared: /models/stats comes before /models/{name}.
-router = APIRouter()
+router = APIRouter(prefix=PROTOCOL_PREFIX)
 
 
 def _versions(session: ReadSessionDep, tenant: str, name: str | None) -> list[Model]:
@@ -186,6 +193,8 @@ def _stats(inference: InferenceService, versions: list[Model]) -> dict[str, Any]
 def model_stats(
     name: str, session: ReadSessionDep, tenant: TenantDep, inference: InferenceDep
 ) -> dict[str, Any]:
+    if "@" in name:  # NAME@alias: the one version the alias names
+        return _stats(inference, [find(session, tenant, name, None)])
     found = _versions(session, tenant, name)
     if not found:
         raise ProtocolError(f"model {name!r} does not exist", 404)

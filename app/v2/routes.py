@@ -6,9 +6,11 @@ tritonclient sends and asks for by default. Every answer under /v2 that is an er
 routes or from no route at all, carries the protocol's body {"error": "<message>"} (app/main.py
 asks `is_protocol_path`).
 
-This router gives the routes their /v2 prefix, tag and error responses; they live by concern in
+This router gives the routes their tag and error responses; they live by concern in
 server_routes.py (server metadata, health), model_routes.py (a model's metadata, configuration,
-readiness and statistics, the repository index) and infer_routes.py (inference).
+readiness and statistics, the repository index) and infer_routes.py (inference). Each of those
+routers carries the /v2 prefix itself: a prefix given at inclusion is not part of the route's own
+`path`, which is what request metrics label a request with (app/metrics.route_template).
 """
 
 from __future__ import annotations
@@ -18,7 +20,6 @@ from typing import Any
 from fastapi import APIRouter
 
 from app.v2 import infer_routes, model_routes, server_routes
-from app.v2.codec import PROTOCOL_PREFIX
 from app.v2.schemas import ProtocolErrorBody
 
 PROTOCOL_ERRORS: dict[int | str, dict[str, Any]] = {
@@ -27,4 +28,4 @@ PROTOCOL_ERRORS: dict[int | str, dict[str, Any]] = {
 router = APIRouter(tags=["inference protocol v2"], responses=PROTOCOL_ERRORS)
 # Inclusion order is matching order (and the order of the OpenAPI document).
 for routes in (server_routes, model_routes, infer_routes):
-    router.include_router(routes.router, prefix=PROTOCOL_PREFIX)
+    router.include_router(routes.router)

@@ -9,14 +9,16 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from app.api.deps import ExecutorDep, ReadSessionDep
-from app.v2.codec import ProtocolError
+from app.v2.codec import PROTOCOL_PREFIX, ProtocolError
 
 EXTENSIONS = ["binary_tensor_data", "model_configuration", "statistics"]
 
-router = APIRouter()
+router = APIRouter(prefix=PROTOCOL_PREFIX)
 
 
+# HEAD is taken wherever a probe may send it (as app/api/health.py says); not in the document.
 @router.get("", summary="Server metadata")
+@router.head("", include_in_schema=False)
 def server_metadata(request: Request) -> dict[str, Any]:
     return {"name": "dnn-service", "version": request.app.version, "extensions": EXTENSIONS}
 
@@ -24,6 +26,7 @@ def server_metadata(request: Request) -> dict[str, Any]:
 @router.get(
     "/health/live", summary="200 while the server answers requests", response_class=Response
 )
+@router.head("/health/live", include_in_schema=False)
 def live() -> Response:
     return Response(status_code=200)
 
@@ -33,6 +36,7 @@ def live() -> Response:
     summary="200 when the database and the workers are available",
     response_class=Response,
 )
+@router.head("/health/ready", include_in_schema=False)
 def ready(session: ReadSessionDep, executor: ExecutorDep) -> Response:
     try:
         session.execute(text("SELECT 1"))

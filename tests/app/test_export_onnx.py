@@ -63,6 +63,25 @@ def test_graph_matches_the_core_forward_pass(activation: str, output: str, dtype
     np.testing.assert_array_equal(result["class_index"], expected.argmax(axis=1))
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_a_probability_of_one_half_is_class_one_as_in_predict(dtype: str) -> None:
+    # All weights zero: p = 0.5 for every row, which the core's predict calls class 1.
+    net = Network.from_parameters(
+        [np.zeros((3, 1))], [np.zeros(1)], output="sigmoid", dtype=dtype, classes=["no", "yes"]
+    )
+    X = np.random.default_rng(1).normal(size=(4, 3))
+    result = run_onnx(to_onnx(net), X)
+    np.testing.assert_array_equal(result["probabilities"], np.full((4, 2), 0.5))
+    assert list(net.predict(X)) == ["yes"] * 4
+    np.testing.assert_array_equal(result["class_index"], [1, 1, 1, 1])
+    # A softmax tie still goes to the first class, as the core's argmax does.
+    tie = Network.from_parameters(
+        [np.zeros((3, 3))], [np.zeros(3)], output="softmax", dtype=dtype, classes=["a", "b", "c"]
+    )
+    assert list(tie.predict(X)) == ["a"] * 4
+    np.testing.assert_array_equal(run_onnx(to_onnx(tie), X)["class_index"], [0, 0, 0, 0])
+
+
 @pytest.fixture(scope="module")
 def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     folder = tmp_path_factory.mktemp("onnx")

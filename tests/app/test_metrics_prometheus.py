@@ -128,3 +128,48 @@ def test_event_streams_are_counted_not_timed(client: httpx.Client) -> None:
     timed = [key for key in samples if key[0].startswith("dnn_http_request_duration_seconds")]
     assert timed, "ordinary requests are still timed"
     assert not any(("route", route) in labels for _, labels in timed)
+
+
+def test_route_labels_are_the_served_templates_and_methods_are_bounded(
+    client: httpx.Client,
+) -> None:
+    X = np.array([[0.0, 1.0], [1.0, 0.0], [0.5, 0.5], [1.0, 1.0]])
+    body = {
+        "name": "routes",
+        "dataset": {"features": X.tolist(), "labels": [0, 1, 0, 1]},
+        "hyperparameters": {"hidden_layers": [2], "n_iterations": 5},
+    }
+    job_id = client.post("/train", json=body).json()["job_id"]
+    deadline = time.monotonic() + 60
+    while client.get(f"/jobs/{job_id}").json()["status"] != "succeeded":
+        assert time.monotonic() < deadline, "training did not finish"
+        time.sleep(0.05)
+    tensor = {"name": "input", "shape": [1, 2], "datatype": "FP32", "data": [0.0, 1.0]}
+    assert client.post("/v2/models/routes/infer", json={"inputs": [tensor]}).is_success
+    assert client.get("/v2/health/live").is_success
+    assert client.get("/v2/models/no-such-model").status_code == 404
+    for method in ("FOO1", "FOO2", "FOO3"):
+        assert client.request(method, "/predict").status_code == 405
+
+    samples = scrape(client)
+    # Every route label names a path the service serves (the v2 routes with their /v2 prefix),
+    # so a dashboard can join the label to the API, and unknown paths share one label.
+    served = set(client.get("/openapi.json").json()["paths"])
+    routes = {dict(labels)["route"] for _, labels in samples if "route" in dict(labels)}
+    assert {"/v2/models/{name}/infer", "/v2/health/live", "/v2/models/{name}"} <= routes
+    assert routes <= served | {"<unmatched>"}
+    per_model = {"model": "routes", "version": "1", "route": "/v2/models/{name}/infer"}
+    assert (
+        samples[
+            ("dnn_model_inferences_total", tuple(sorted({**per_model, "outcome": "ok"}.items())))
+        ]
+        == 1
+    )
+
+    # Invented methods share one label: a client cannot add series without bound.
+    methods = {
+        dict(labels)["method"] for name, labels in samples if name == "dnn_http_requests_total"
+    }
+    assert not any(method.startswith("FOO") for method in methods)
+    other = (("method", "<other>"), ("route", "/predict"), ("status", "405"))
+    assert samples[("dnn_http_requests_total", other)] == 3

@@ -55,10 +55,11 @@ def test_tritonclient_requests_decode_to_the_same_rows(
     assert X.shape == (4, 3)
 
 
-def test_image_shaped_inputs_become_rows() -> None:
-    array = np.ones((2, 2, 3), dtype=np.float32)
+def test_image_shaped_inputs_keep_their_shape() -> None:
+    # The inference service checks it against the model's: a flat row or its sample shape.
+    array = np.arange(12, dtype=np.float32).reshape(2, 2, 3)
     _, X = parse_request(*triton_body(array, "FP32", True))
-    assert X.shape == (2, 6)
+    np.testing.assert_array_equal(X, array)
 
 
 def raw(header: dict[str, Any], data: bytes = b"") -> tuple[bytes, str | None]:

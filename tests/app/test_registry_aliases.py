@@ -132,10 +132,19 @@ def test_predict_by_alias_on_both_protocols(registry: dict[str, Any]) -> None:
         ]
         == "3"
     )
+    # Every /v2/models route without /versions/ takes NAME@alias, the statistics too.
+    stats = alice.get(f"/v2/models/{NAME}@production/stats")
+    assert stats.status_code == 200, stats.text
+    assert [(s["name"], s["version"]) for s in stats.json()["model_stats"]] == [(NAME, "3")]
+    assert stats.json()["model_stats"][0]["execution_count"] >= 1
+    assert alice.get(f"/v2/models/{NAME}@production/config").json()["name"] == NAME
 
     unknown = alice.post("/v2/models/churn@nope/infer", json={"inputs": [tensor]})
     assert unknown.status_code == 404
     assert isinstance(unknown.json()["error"], str)
+    unknown_stats = alice.get("/v2/models/churn@nope/stats")
+    assert unknown_stats.status_code == 404
+    assert unknown_stats.json() == {"error": "model 'churn' has no alias 'nope'"}
     missing = alice.post("/predict", json={"model": NAME, "alias": "nope", "instances": rows})
     assert missing.status_code == 404
     assert missing.json()["error"]["code"] == "not_found"

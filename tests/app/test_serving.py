@@ -124,6 +124,27 @@ def test_shape_rows_and_kind_are_checked_once_here() -> None:
         serving.validate(network, np.ones((2, 3), dtype=bool), max_rows=MAX_ROWS)
 
 
+def test_shaped_samples_are_taken_in_the_models_input_shape_only() -> None:
+    rng = np.random.default_rng(4)
+    image = Network.from_parameters(
+        [rng.normal(size=(6, 2))],
+        [np.zeros(2)],
+        output="softmax",
+        classes=["a", "b"],
+        input_shape=(3, 2, 1),
+    )
+    images = rng.normal(size=(4, 3, 2, 1)).astype(np.float32)
+    rows = serving.validate(image, images, max_rows=MAX_ROWS)
+    np.testing.assert_array_equal(rows, images.reshape(4, 6))
+    # As many values per sample, another shape: not this model's input.
+    for shape in ((4, 2, 3, 1), (4, 3, 2), (4, 6, 1)):
+        with pytest.raises(InvalidInput, match=r"do not match the model's input shape \[3, 2, 1\]"):
+            serving.validate(image, images.reshape(shape), max_rows=MAX_ROWS)
+    # A model of flat rows takes only rows.
+    with pytest.raises(InvalidInput, match=r"input shape \[3\]"):
+        serving.validate(small_network(), np.zeros((2, 3, 1)), max_rows=MAX_ROWS)
+
+
 def test_inputs_are_cast_once_to_the_models_dtype_without_copying_when_they_fit() -> None:
     network = small_network("float32")
     X = np.ones((2, 3), dtype=np.float32)

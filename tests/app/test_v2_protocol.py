@@ -11,15 +11,21 @@ import numpy as np
 import pytest
 import tritonclient.http as triton
 from live_server import LiveServer
+from registry_helpers import npz_bytes
 from tritonclient.utils import InferenceServerException
 
 pytestmark = pytest.mark.slow
 
 
 def train(client: httpx.Client, name: str, features: np.ndarray, labels: list[Any]) -> str:
+    return train_on(client, name, {"dataset": {"features": features.tolist(), "labels": labels}})
+
+
+def train_on(client: httpx.Client, name: str, dataset: dict[str, Any]) -> str:
+    """The model id of a finished job on dataset ({"dataset": ...} or {"dataset_id": ...})."""
     body = {
         "name": name,
-        "dataset": {"features": features.tolist(), "labels": labels},
+        **dataset,
         "hyperparameters": {"hidden_layers": [6], "n_iterations": 150, "learning_rate": 0.05},
     }
     submitted = client.post("/train", json=body)
@@ -252,3 +258,50 @@ def test_the_documented_version_pattern_is_what_the_routes_read(client: httpx.Cl
         assert (re.fullmatch(pattern.strip("^$"), version) is not None) is readable, version
     assert client.get("/v2/models/nope/versions/1").status_code == 404
     assert client.get("/v2/models/nope/versions/0").status_code == 400
+
+
+def test_image_models_take_their_sample_shape_or_flat_rows_and_nothing_else(
+    live_server: LiveServer, client: httpx.Client
+) -> None:
+    rng = np.random.default_rng(2)
+    images = rng.normal(size=(60, 3, 3, 2))
+    y = np.array(["x", "y", "z"])[np.arange(60) % 3]
+    upload = client.post(
+        "/datasets", files={"file": ("img.npz", npz_bytes(images, y), "application/zip")}
+    )
+    assert upload.status_code == 201, upload.text
+    model_id = train_on(client, "pictures", {"dataset_id": upload.json()["id"]})
+    triton_client = triton.InferenceServerClient(f"127.0.0.1:{live_server.port}")
+    assert triton_client.get_model_metadata("pictures")["inputs"][0]["shape"] == [-1, 3, 3, 2]
+
+    batch = images[:4].astype(np.float32)
+    expected = client.post(
+        "/predict", json={"model_id": model_id, "instances": batch.reshape(4, -1).tolist()}
+    ).json()
+    for shape in ([4, 3, 3, 2], [4, 18]):
+        tensor = triton.InferInput("input", shape, "FP32")
+        tensor.set_data_from_numpy(batch.reshape(shape))
+        result = triton_client.infer("pictures", [tensor])
+        assert [p.decode() for p in result.as_numpy("predictions")] == expected["predictions"]
+        np.testing.assert_array_equal(
+            result.as_numpy("probabilities"), np.float32(expected["probabilities"])
+        )
+    # 18 values per sample, but not a 3x3x2 image: refused like any input the model cannot take.
+    for shape in ([4, 3, 6], [4, 2, 3, 3], [4, 18, 1]):
+        tensor = triton.InferInput("input", shape, "FP32")
+        tensor.set_data_from_numpy(batch.reshape(shape))
+        with pytest.raises(InferenceServerException) as refused:
+            triton_client.infer("pictures", [tensor])
+        assert refused.value.status() == "422"
+        assert "do not match the model's input shape [3, 3, 2]" in refused.value.message()
+
+
+def test_probes_may_ask_with_head(client: httpx.Client) -> None:
+    for path in ("/v2", "/v2/health/live", "/v2/health/ready", "/healthz", "/readyz"):
+        got = client.get(path)
+        head = client.head(path)
+        assert (head.status_code, head.content) == (got.status_code, b""), path
+        assert head.headers.get("content-type") == got.headers.get("content-type"), path
+    # The document lists the GETs only.
+    paths = client.get("/openapi.json").json()["paths"]
+    assert not any("head" in paths[path] for path in ("/v2", "/v2/health/live", "/healthz"))
