@@ -8,6 +8,7 @@ import re
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.http.asgi import HttpMiddleware
 from app.v2.codec import is_protocol_path, protocol_error_body
 
 log = logging.getLogger("app")
@@ -26,17 +27,14 @@ def _error_body(limit: int, path: str) -> bytes:
     ).encode()
 
 
-class BodySizeLimit:
+class BodySizeLimit(HttpMiddleware):
     """413 when Content-Length is over the limit, or when a chunked body grows past it."""
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
-        self.app = app
+        super().__init__(app)
         self.max_bytes = max_bytes
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         declared = dict(scope["headers"]).get(b"content-length")
         # bytes.isdigit() is ASCII-only, so int() below cannot fail ("²" is a str trap only).
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
@@ -88,7 +86,7 @@ def _bad_header(headers: list[tuple[bytes, bytes]]) -> bytes | None:
     return None
 
 
-class ResponseHeaderGuard:
+class ResponseHeaderGuard(HttpMiddleware):
     """A response whose headers HTTP cannot carry becomes a 500 in the error shape.
 
     The server (h11 or httptools) refuses such a header only when it is sent, after the app's
@@ -96,13 +94,7 @@ class ResponseHeaderGuard:
     response at all. Checked here, last before the server, it gets a proper answer instead.
     """
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         replaced = False
 
         async def guarded_send(message: Message) -> None:

@@ -14,8 +14,9 @@ from __future__ import annotations
 import json
 from collections import deque
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
+from app.http.asgi import HttpMiddleware
 from app.v2.codec import is_protocol_path, protocol_error_body
 
 # A JSON string writes NUL as the escape \u0000 (a raw NUL byte is not valid JSON at all).
@@ -74,7 +75,7 @@ def _repeated_header(scope: Scope) -> str | None:
     return next((n.decode() for n in SINGLETONS if names.count(n) > 1), None)
 
 
-class RequestGuard:
+class RequestGuard(HttpMiddleware):
     """400 for a singleton header sent twice; 422 for a NUL in the path or query, or a NUL
     escape in a JSON body.
 
@@ -82,13 +83,7 @@ class RequestGuard:
     the chunks are then handed on one by one, so the body is not held twice.
     """
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "")
         repeated = _repeated_header(scope)
         if repeated is not None:

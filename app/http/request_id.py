@@ -7,7 +7,9 @@ import logging
 import re
 import uuid
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
+
+from app.http.asgi import HttpMiddleware
 
 HEADER = b"x-request-id"
 ACCEPTED = re.compile(rb"^[A-Za-z0-9._:-]{1,128}$")
@@ -23,14 +25,8 @@ class RequestIdFilter(logging.Filter):
         return True
 
 
-class RequestId:
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+class RequestId(HttpMiddleware):
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         given = dict(scope["headers"]).get(HEADER)
         request_id = given.decode() if given and ACCEPTED.match(given) else uuid.uuid4().hex
         token = current_request_id.set(request_id)
