@@ -56,7 +56,9 @@ def register(commands: Any) -> None:
     actions = parser.add_subparsers(dest="keys_command", required=True)
     create = actions.add_parser("create", help="create a key for a tenant and print it once")
     create.add_argument("--tenant", required=True)
-    create.add_argument("--admin", action="store_true", help="may list tenants and revoke keys")
+    create.add_argument(
+        "--admin", action="store_true", help="may use /admin (tenants, keys) and read /metrics"
+    )
     create.set_defaults(handler=_create)
     listing = actions.add_parser("list", help="list keys (never the keys themselves)")
     listing.set_defaults(handler=_list)

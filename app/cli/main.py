@@ -24,6 +24,9 @@ from app.store import keys
 
 log = logging.getLogger("app")
 
+# Settings whose values are secrets (`repr=False` in Settings): never printed.
+SECRET_SETTINGS = frozenset(name for name, field in Settings.model_fields.items() if not field.repr)
+
 
 def _auth_decision(settings: Settings, host: str) -> AuthDecision:
     engine = make_engine(settings.database_url)
@@ -121,11 +124,18 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def settings_error(exc: ValidationError) -> str:
     """One line per bad DNN_* variable, instead of a traceback."""
-    lines = [
-        f"dnn-service: DNN_{'_'.join(map(str, error['loc'])).upper()}={error['input']!r}: "
-        f"{error['msg']}\n"
-        for error in exc.errors(include_url=False)
-    ]
+    lines = []
+    for error in exc.errors(include_url=False):
+        if not error["loc"]:
+            # A check across several settings (e.g. DNN_MAX_CLASSES against the layer width):
+            # its message names the variables, and its input is every setting at once.
+            message = error["msg"].removeprefix("Value error, ")
+            lines.append(f"dnn-service: {message}\n")
+            continue
+        name = "_".join(map(str, error["loc"]))
+        # A secret is never echoed, not even a malformed one: it may be a real token mistyped.
+        shown = "(hidden)" if name in SECRET_SETTINGS else repr(error["input"])
+        lines.append(f"dnn-service: DNN_{name.upper()}={shown}: {error['msg']}\n")
     return "".join(lines)
 
 

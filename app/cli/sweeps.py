@@ -151,7 +151,9 @@ def _cancel(args: argparse.Namespace) -> int:
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    sweeps = commands.add_parser("sweeps", help="hyperparameter searches: create, list, show")
+    sweeps = commands.add_parser(
+        "sweeps", help="hyperparameter searches: create, list, show, cancel"
+    )
     actions = sweeps.add_subparsers(dest="sweeps_command", required=True)
 
     create = actions.add_parser(

@@ -12,6 +12,8 @@ from typing import Any
 from rich.console import Group, RenderableType
 from rich.table import Table
 
+from app.job_status import JobStatus
+
 JSON = dict[str, Any]
 WIDTHS = {
     "JOB": 32,
@@ -105,6 +107,11 @@ def _details(rows: list[tuple[str, Any]]) -> Table:
     return table
 
 
+def _no_model_yet(job: JSON) -> str:
+    # A failed or cancelled job will never have a model: "not yet" would promise one.
+    return "none" if JobStatus(job["status"]).is_terminal else "not yet"
+
+
 def job_details(job: JSON) -> RenderableType:
     history = job.get("history") or []
     last = history[-1] if history else {}
@@ -113,7 +120,7 @@ def job_details(job: JSON) -> RenderableType:
         ("job", job["id"]),
         ("status", job["status"]),
         ("progress", f"{job['progress']:.0%}"),
-        ("model", f"{job['model_name']} ({job.get('model_id') or 'not yet'})"),
+        ("model", f"{job['model_name']} ({job.get('model_id') or _no_model_yet(job)})"),
         ("dataset", job.get("dataset_id")),
         ("created", _when(job.get("created_at"))),
         ("started", _when(job.get("started_at"))),

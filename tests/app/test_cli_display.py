@@ -5,8 +5,10 @@ from __future__ import annotations
 import io
 
 import pytest
+from rich.console import Console
 
 from app.cli.display import ProgressView, draw_curves, format_duration, format_metrics
+from app.cli.tables import job_details
 
 
 def curve(n: int, *, validation: bool) -> list[dict[str, float]]:
@@ -83,3 +85,23 @@ def test_plain_progress_writes_a_line_per_tenth_with_validation() -> None:
     assert 10 <= len(lines) <= 12 and "\x1b" not in err.getvalue()
     assert lines[-1].startswith("succeeded 100% iter 100/100")
     assert "| val cost" in lines[-1] and "it/s" in lines[-1]
+
+
+@pytest.mark.parametrize(
+    ("status", "model_id", "shown"),
+    [
+        ("running", None, "(not yet)"),
+        ("cancelled", None, "(none)"),
+        ("failed", None, "(none)"),
+        ("succeeded", "m1", "(m1)"),
+    ],
+)
+def test_a_job_without_a_model_says_whether_one_may_come(
+    status: str, model_id: str | None, shown: str
+) -> None:
+    job = {"id": "j1", "status": status, "progress": 0.5, "model_name": "cancer"}
+    job["model_id"] = model_id
+    text = io.StringIO()
+    Console(file=text, width=100, color_system=None).print(job_details(job))
+    model_line = next(line for line in text.getvalue().splitlines() if line.startswith("model"))
+    assert f"cancer {shown}" in model_line
