@@ -1,6 +1,7 @@
 """POST /predict: one route for both encodings of the request, chosen by its Content-Type.
 
-- application/json (or no Content-Type): `{"model_id"} | {"model", "version"?}` + `"instances"`
+- application/json (or no Content-Type): `{"model_id"} | {"model", "version"? | "alias"}` +
+  `"instances"`
 - application/x-npy or application/octet-stream: a .npy array of shape (n, n_features), the
   model named by the `model_id` query parameter (or `model`, and `version` or `alias`)
 

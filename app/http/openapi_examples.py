@@ -448,9 +448,11 @@ EXTRA_RESPONSE_CONTENT: dict[Key, dict[str, Any]] = {
 }
 EXTRA_DESCRIPTION: dict[Key, str] = {
     ("POST", "/predict"): (
-        'JSON: `{"model_id"}` or `{"model": NAME, "version"?}` plus `"instances"`.\n\n'
+        'JSON: `{"model_id"}`, `{"model": NAME, "version"?}` or `{"model": NAME, "alias": ALIAS}` '
+        'plus `"instances"`.\n\n'
         "Large batches: send the rows as a `.npy` array `(n, n_features)` of float32 or float64 "
-        "with `Content-Type: application/x-npy` and `?model_id=ID` in the query (read with "
+        "with `Content-Type: application/x-npy` and `?model_id=ID` (or `?model=NAME` with "
+        "`version` or `alias`) in the query (read with "
         "`allow_pickle=False`); add `Accept: application/x-npy` to get the predictions back "
         "as `.npy`, otherwise they come as JSON."
     )
