@@ -383,16 +383,27 @@ class Client(SweepMethods):
         return result
 
     def predict_labels(
-        self, model: str, X: npt.ArrayLike, *, version: int | None = None
+        self,
+        model: str,
+        X: npt.ArrayLike,
+        *,
+        version: int | None = None,
+        alias: str | None = None,
     ) -> npt.NDArray[Any]:
         """Predictions as a NumPy array: the dataset's labels, or the regression targets."""
-        return np.asarray(self.predict(model, X, version=version)["predictions"])
+        return np.asarray(self.predict(model, X, version=version, alias=alias)["predictions"])
 
     def predict_proba(
-        self, model: str, X: npt.ArrayLike, *, version: int | None = None
+        self,
+        model: str,
+        X: npt.ArrayLike,
+        *,
+        version: int | None = None,
+        alias: str | None = None,
     ) -> npt.NDArray[np.float64]:
         """Class probabilities (n, n_classes), columns in the model's class order."""
-        probabilities = self.predict(model, X, version=version).get("probabilities")
+        answer = self.predict(model, X, version=version, alias=alias)
+        probabilities = answer.get("probabilities")
         if probabilities is None:
             raise ClientError(0, "not_a_classifier", f"model {model} is a regressor")
         return np.asarray(probabilities, dtype=np.float64)

@@ -270,6 +270,10 @@ def test_python_client_and_cli_take_an_alias(registry: dict[str, Any], tmp_path:
     with Client(server.url, registry["alice_key"]) as api:
         answer = api.predict(NAME, rows, alias="cli")
         assert answer == expected.json()
+        labels = api.predict_labels(NAME, rows, alias="cli")
+        assert labels.tolist() == expected.json()["predictions"]
+        proba = api.predict_proba(NAME, rows, alias="cli")
+        assert proba.tolist() == expected.json()["probabilities"]
         with pytest.raises(ClientError) as refused:
             api.predict(NAME, rows, alias="absent")
         assert refused.value.status == 404
