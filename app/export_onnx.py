@@ -35,7 +35,10 @@ INPUT_NAME = "input"
 PROBABILITIES = "probabilities"
 CLASS_INDEX = "class_index"
 PREDICTIONS = "predictions"
-INSTALL_HINT = "ONNX export needs the optional onnx package: pip install 'dnn-service[onnx]'"
+INSTALL_HINT = (
+    "ONNX export needs the optional onnx package: pip install 'dnn-service[onnx]' "
+    "(from a checkout: pip install -e '.[onnx]')"
+)
 
 # Each hidden activation of the core as an ONNX operator and its attributes. A test checks that
 # this covers core.activations.ACTIVATIONS, so a new activation cannot be exported silently wrong.

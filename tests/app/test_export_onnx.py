@@ -225,3 +225,4 @@ def test_without_onnx_the_route_answers_501_with_the_hint(tmp_path: Path) -> Non
     error = answer.json()["error"]
     assert error["code"] == "not_implemented"
     assert "pip install 'dnn-service[onnx]'" in error["message"]
+    assert "pip install -e '.[onnx]'" in error["message"]  # the form that works from a checkout
