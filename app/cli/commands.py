@@ -228,7 +228,9 @@ def guarded(handler: Any) -> Any:
         try:
             return int(handler(args))
         except ClientError as exc:
-            sys.stderr.write(f"error: {exc}\n")
+            # The server's message speaks HTTP; the command's user needs its own option.
+            hint = " (pass --api-key KEY or set DNN_API_KEY)" if exc.status == 401 else ""
+            sys.stderr.write(f"error: {exc}{hint}\n")
             return EXIT_REQUEST_FAILED
         except OSError as exc:
             sys.stderr.write(f"error: {exc}\n")

@@ -4,6 +4,7 @@ deleting an aliased version, and tenant scoping."""
 from __future__ import annotations
 
 import io
+import os
 import re
 import subprocess
 import sys
@@ -311,3 +312,19 @@ def test_cli_exports_the_version_an_alias_names(registry: dict[str, Any], tmp_pa
     assert done.returncode == 0, done.stderr
     expected = alice.get(f"/models/{registry['versions'][1]}/onnx").content
     assert target.read_bytes() == expected
+
+
+def test_cli_without_a_key_says_how_to_send_one(registry: dict[str, Any]) -> None:
+    server: LiveServer = registry["server"]
+    env = {key: value for key, value in os.environ.items() if key != "DNN_API_KEY"}
+    done = subprocess.run(
+        [sys.executable, "-m", "app.cli.main", "jobs", "--url", server.url],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 4
+    assert done.stderr.strip().endswith(
+        "(HTTP 401, unauthorized) (pass --api-key KEY or set DNN_API_KEY)"
+    )
