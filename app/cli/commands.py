@@ -269,7 +269,10 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         help="show live progress, then the curves; print the model id; exit 0 only on success",
     )
     add_common_options(train, curves=True)
-    train.set_defaults(handler=guarded(_train), validate=_one_dataset)
+    # The train parser itself reports the error, so the usage shown is train's own.
+    train.set_defaults(
+        handler=guarded(_train), validate=lambda _top, args: _one_dataset(train, args)
+    )
 
     watch = commands.add_parser("watch", help="follow a job live until it ends, then its curves")
     watch.add_argument("job", help="a job id")

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import argparse
 
+import pytest
+
 from app.cli.commands import register
+from app.cli.main import main
 from app.cli.options import hyperparameters_from
 from app.schemas.jobs import EarlyStoppingIn, Hyperparameters
 
@@ -38,3 +41,14 @@ def test_every_hyperparameter_has_a_flag() -> None:
         "float64",
         "multiclass",
     )
+
+
+def test_train_without_a_dataset_is_a_usage_error_of_train_itself(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["train"])
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("usage: dnn-service train ")
+    assert "dnn-service train: error: train needs a dataset file or --dataset ID" in err
