@@ -21,6 +21,7 @@ from fastapi.routing import APIRoute
 from app.api.deps import get_caller
 from app.errors import ServiceError
 from app.http.openapi_examples import (
+    AUTHENTICATED_BY_HAND,
     ERRORS,
     EXAMPLES,
     EXTRA_DESCRIPTION,
@@ -157,10 +158,11 @@ def build_schema(app: FastAPI) -> dict[str, Any]:
     components = schema.setdefault("components", {})
     components.setdefault("securitySchemes", {})[BEARER] = BEARER_SCHEME
     for path, methods, dependant in _routes(app):
-        authenticated = _uses(dependant, get_caller)
+        by_dependency = _uses(dependant, get_caller)
         for method in methods:
             operation = schema["paths"].get(path, {}).get(method.lower())
             if operation is not None:
+                authenticated = by_dependency or (method, path) in AUTHENTICATED_BY_HAND
                 _complete_operation(operation, (method, path), authenticated)
     _hoist_local_defs(schema["paths"], components.setdefault("schemas", {}))
     return schema

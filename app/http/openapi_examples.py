@@ -19,13 +19,18 @@ ROW = [17.99, 10.38, 122.8, 1001, 0.1184, 0.2776, 0.3001, 0.1471, 0.2419, 0.0787
 ROW += [1.095, 0.9053, 8.589, 153.4, 0.006399, 0.04904, 0.05373, 0.01587, 0.03003, 0.006193]
 ROW += [25.38, 17.33, 184.6, 2019, 0.1622, 0.6656, 0.7119, 0.2654, 0.4601, 0.1189]
 
+# Routes that resolve the caller by calling get_caller themselves rather than through Depends
+# (POST /predict's fast path), so the document cannot see that they take a key.
+AUTHENTICATED_BY_HAND: frozenset[Key] = frozenset({("POST", "/predict")})
+
 UNPARSEABLE = "A body that is not JSON at all"
 ERRORS: dict[Key, dict[int, str]] = {
     ("POST", "/datasets"): {
         400: "A multipart body that cannot be parsed",
         409: "The Idempotency-Key was used before with a different request",
         413: "The body, or rows x features of the dataset, beyond the server's limits",
-        422: "Unsupported content type, an unreadable file, or invalid values",
+        415: "A body that is neither JSON nor multipart/form-data",
+        422: "An unreadable file, a field sent wrongly, or invalid values",
     },
     ("GET", "/datasets"): {422: "limit or offset out of range"},
     ("GET", "/datasets/{dataset_id}"): {404: "No such dataset for this tenant"},
@@ -110,6 +115,7 @@ ERRORS: dict[Key, dict[int, str]] = {
         404: "No such model (id, or name and version) for this tenant",
         409: "The stored weights no longer match their sha256 (model_integrity_error)",
         413: "More rows than DNN_MAX_PREDICT_ROWS, or a body beyond the limit",
+        415: "A body that is neither JSON nor .npy (application/x-npy, application/octet-stream)",
         422: "Rows of the wrong width, non-numbers, or both or neither of model_id and model",
     },
     ("GET", "/admin/tenants"): {403: "The route needs an admin API key"},

@@ -99,7 +99,9 @@ def test_bearer_scheme_on_every_route_that_takes_a_key(openapi: dict[str, Any]) 
         for path, ops in openapi["paths"].items()
         for method, op in ops.items()
     }
-    for key in [("POST", "/train"), ("GET", "/jobs/{job_id}/events"), ("GET", "/admin/keys")]:
+    # POST /predict resolves its caller by hand (no Depends), and still takes a key.
+    with_key = [("POST", "/train"), ("GET", "/jobs/{job_id}/events"), ("GET", "/admin/keys")]
+    for key in [*with_key, ("POST", "/predict")]:
         assert operations[key]["security"] == [{"bearerAuth": []}, {}]
         assert "401" in operations[key]["responses"]
     for key in [("GET", "/healthz"), ("GET", "/metrics")]:
@@ -196,3 +198,12 @@ def test_docs_pages_render_in_chromium_from_this_host_only(
     violations = [line for line in console if "Content Security Policy" in line]
     assert all("has been blocked" in line for line in violations), violations
     assert not [line for line in console if "Uncaught" in line or "Error:" in line], console
+
+
+@pytest.mark.parametrize("path", ["/datasets", "/predict"])
+def test_the_415_these_routes_answer_is_documented(
+    shared_client: httpx.Client, openapi: dict[str, Any], path: str
+) -> None:
+    answer = shared_client.post(path, content=b"x", headers={"content-type": "text/plain"})
+    assert answer.status_code == 415
+    assert "415" in openapi["paths"][path]["post"]["responses"]
