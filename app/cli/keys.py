@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import re
+import sys
 from typing import Any
 
 from app.db.engine import make_engine, make_session_factory, transaction
 from app.db.migrate import upgrade_to_head
+from app.errors import NotFound
 from app.schemas.admin import TENANT_PATTERN
 from app.settings import Settings
 from app.store import keys
@@ -21,7 +23,10 @@ def _factory() -> Any:
 
 def _create(args: argparse.Namespace) -> int:
     if not re.fullmatch(TENANT_PATTERN, args.tenant):
-        print(f"error: tenant names are 1-64 letters, digits, '_', '.', '-': {args.tenant!r}")
+        # On stderr: a script capturing the key from stdout must not capture this instead.
+        sys.stderr.write(
+            f"error: tenant names are 1-64 letters, digits, '_', '.', '-': {args.tenant!r}\n"
+        )
         return 2
     with transaction(_factory()) as session:
         first = not keys.keys_ever_created(session)
@@ -37,7 +42,10 @@ def _create(args: argparse.Namespace) -> int:
 
 def _list(_args: argparse.Namespace) -> int:
     with transaction(_factory()) as session:
-        for record in keys.list_keys(session):
+        records = keys.list_keys(session)
+        if not records:
+            sys.stderr.write("no keys yet: `dnn-service keys create --tenant NAME` makes one\n")
+        for record in records:
             state = "revoked" if record.revoked_at else "active"
             role = "admin" if record.is_admin else "tenant"
             print(f"{record.id}  {record.tenant_id:<20} {role:<6} {state:<7} {record.prefix}…")
@@ -45,9 +53,13 @@ def _list(_args: argparse.Namespace) -> int:
 
 
 def _revoke(args: argparse.Namespace) -> int:
-    with transaction(_factory()) as session:
-        record = keys.revoke_key(session, args.key_id)
-        print(f"revoked key {record.id} of tenant {record.tenant_id}")
+    try:
+        with transaction(_factory()) as session:
+            record = keys.revoke_key(session, args.key_id)
+    except NotFound as exc:
+        sys.stderr.write(f"error: {exc.message}; `dnn-service keys list` shows the ids\n")
+        return 1
+    print(f"revoked key {record.id} of tenant {record.tenant_id}")
     return 0
 
 
