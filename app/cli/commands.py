@@ -166,7 +166,14 @@ def _show(args: argparse.Namespace) -> int:
         except ClientError as exc:
             if exc.status != 404:
                 raise
-            model = api.get_model(args.id)
+            try:
+                model = api.get_model(args.id)
+            except ClientError as missing:
+                if missing.status != 404:
+                    raise
+                # The id was looked up as both: say so, not only the model half.
+                message = f"no job or model has the id {args.id!r}"
+                raise ClientError(404, "not_found", message) from missing
             if wants_json(args):
                 return json_out(model)
             stdout_console().print(cli_tables.model_details(model))

@@ -328,3 +328,16 @@ def test_cli_without_a_key_says_how_to_send_one(registry: dict[str, Any]) -> Non
     assert done.stderr.strip().endswith(
         "(HTTP 401, unauthorized) (pass --api-key KEY or set DNN_API_KEY)"
     )
+
+
+def test_cli_show_of_an_unknown_id_names_both_lookups(registry: dict[str, Any]) -> None:
+    server: LiveServer = registry["server"]
+    done = subprocess.run(
+        [sys.executable, "-m", "app.cli.main", "show", "nope", "--url", server.url],
+        env={**os.environ, "DNN_API_KEY": registry["alice_key"]},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 4
+    assert done.stderr.strip() == "error: no job or model has the id 'nope' (HTTP 404, not_found)"
