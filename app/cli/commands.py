@@ -186,15 +186,26 @@ def _show(args: argparse.Namespace) -> int:
     return 0
 
 
+def _filtered(table: Callable[[Any], RenderableType], nothing: str | None) -> Any:
+    """The table, or, when a filter matched nothing, a line saying so (not "none yet")."""
+    return lambda items: table(items) if items or nothing is None else nothing
+
+
 def _jobs(args: argparse.Namespace) -> int:
+    nothing = f"no {args.status} jobs" if args.status else None
     return fetch_and_show(
-        args, lambda api: api.list_jobs(status=args.status, limit=args.limit), cli_tables.jobs_table
+        args,
+        lambda api: api.list_jobs(status=args.status, limit=args.limit),
+        _filtered(cli_tables.jobs_table, nothing),
     )
 
 
 def _models(args: argparse.Namespace) -> int:
+    nothing = f"no model is named {args.name!r}" if args.name else None
     return fetch_and_show(
-        args, lambda api: api.list_models(name=args.name, limit=args.limit), cli_tables.models_table
+        args,
+        lambda api: api.list_models(name=args.name, limit=args.limit),
+        _filtered(cli_tables.models_table, nothing),
     )
 
 

@@ -341,3 +341,25 @@ def test_cli_show_of_an_unknown_id_names_both_lookups(registry: dict[str, Any]) 
     )
     assert done.returncode == 4
     assert done.stderr.strip() == "error: no job or model has the id 'nope' (HTTP 404, not_found)"
+
+
+@pytest.mark.parametrize(
+    ("argv", "said"),
+    [
+        (["models", "--name", "absent"], "no model is named 'absent'"),
+        (["jobs", "--status", "cancelling"], "no cancelling jobs"),
+    ],
+)
+def test_cli_lists_that_match_nothing_say_which_filter(
+    registry: dict[str, Any], argv: list[str], said: str
+) -> None:
+    server: LiveServer = registry["server"]
+    done = subprocess.run(
+        [sys.executable, "-m", "app.cli.main", *argv, "--url", server.url],
+        env={**os.environ, "DNN_API_KEY": registry["alice_key"]},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == said
