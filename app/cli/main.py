@@ -71,19 +71,26 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     serve = commands.add_parser("serve", help="run the API and its local training workers")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to bind (default: 127.0.0.1; a non-loopback one needs API keys unless "
+        "DNN_AUTH=none)",
+    )
+    serve.add_argument("--port", type=int, default=8000, help="(default: 8000)")
     serve.add_argument(
         "--workers",
         type=int,
         default=None,
-        help="training worker processes (default: CPU count - 1, at least 1)",
+        help="training worker processes, 0 for none (default: DNN_WORKERS, else CPU count - 1, "
+        "at least 1)",
     )
     serve.add_argument(
         "--api-workers",
         type=int,
         default=None,
-        help="API processes serving HTTP, each with its own model cache (default: 1)",
+        help="API processes serving HTTP, each with its own model cache (default: DNN_API_WORKERS, "
+        "else 1)",
     )
     serve.add_argument(
         "--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"]
