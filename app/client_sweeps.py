@@ -57,7 +57,6 @@ class SweepMethods:
         }
         body.update({key: value for key, value in optional.items() if value is not None})
         accepted: JSON = self._json("POST", "/sweeps", json=body)
-        accepted.setdefault("id", accepted.get("sweep_id"))
         return accepted
 
     def list_sweeps(self, *, limit: int = 50, offset: int = 0) -> list[JSON]:

@@ -41,8 +41,11 @@ def create_sweep(
     outcome = sweeps.create_sweep(
         session, executor, tenant, body, settings, idempotency_key=key, digest=digest
     )
+    # `id`, as the 202 of POST /train and GET /sweeps/{id} name it; sweep_id stays for older
+    # clients (and answers stored under an Idempotency-Key before `id` was added get it too).
+    answer = {"id": outcome.response["sweep_id"], **outcome.response}
     return JSONResponse(
-        outcome.response,
+        answer,
         status_code=outcome.status_code,
         headers={"Location": str(outcome.response["location"])},
     )

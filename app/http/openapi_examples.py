@@ -295,7 +295,12 @@ EXAMPLES: dict[Key, tuple[str, str, Any]] = {
     ("POST", "/sweeps"): (
         "202",
         "application/json",
-        {"sweep_id": SWEEP_ID, "status": "running", "location": f"/sweeps/{SWEEP_ID}"},
+        {
+            "id": SWEEP_ID,
+            "sweep_id": SWEEP_ID,
+            "status": "running",
+            "location": f"/sweeps/{SWEEP_ID}",
+        },
     ),
     ("GET", "/sweeps"): ("200", "application/json", {"items": [SWEEP_SUMMARY], **PAGE}),
     ("GET", "/sweeps/{sweep_id}"): (

@@ -78,7 +78,8 @@ class SweepRequest(StrictModel):
 
 
 class SweepAccepted(BaseModel):
-    sweep_id: str
+    id: str = Field(description="the sweep's id, as in GET /sweeps")
+    sweep_id: str = Field(description="the same id (an alias kept for older clients)")
     status: SweepStatus
     location: str
 

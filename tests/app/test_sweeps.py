@@ -63,8 +63,10 @@ def dataset(tenants: dict[str, httpx.Client]) -> str:
 def start(client: httpx.Client, body: dict[str, Any]) -> str:
     response = client.post("/sweeps", json=body)
     assert response.status_code == 202, response.text
-    assert response.headers["location"] == f"/sweeps/{response.json()['sweep_id']}"
-    return str(response.json()["sweep_id"])
+    accepted = response.json()
+    assert accepted["id"] == accepted["sweep_id"]
+    assert response.headers["location"] == f"/sweeps/{accepted['id']}"
+    return str(accepted["id"])
 
 
 def test_grid_sweep_runs_two_at_a_time_and_names_the_best_trial(
