@@ -159,6 +159,16 @@ def undispatched_job_ids(session: Session, *, older_than: timedelta) -> list[str
     return list(session.scalars(query))
 
 
+def lost_dispatch_job_ids(session: Session, *, older_than: timedelta) -> list[str]:
+    """Queued jobs published longer ago than `older_than` and still not claimed, oldest first."""
+    query = (
+        select(Job.id)
+        .where(Job.status == JobStatus.QUEUED, Job.dispatched_at < utcnow() - older_than)
+        .order_by(Job.created_at)
+    )
+    return list(session.scalars(query))
+
+
 def running_worker_ids(session: Session) -> list[str]:
     running = [JobStatus.RUNNING, JobStatus.CANCELLING]
     query = select(Job.worker_id).where(Job.status.in_(running), Job.worker_id.is_not(None))
