@@ -202,12 +202,15 @@ class LocalWorkerPool:
 
     def _reconcile_workers(self, worker_ids: list[str], why: str, shutdown: bool = False) -> None:
         lease = timedelta(seconds=self._settings.job_lease_seconds)
+        alive = [worker_id_for(p.pid) for p in self._processes if p.pid and p.is_alive()]
         with transaction(self._factory) as session:
             outcome = jobs.reconcile_abandoned(
                 session,
                 lease=lease,
                 max_attempts=self._settings.max_attempts,
                 dead_workers=worker_ids,
+                # This pool's own running workers are seen alive: never taken by their lease.
+                alive_workers=alive,
                 shutdown=shutdown,
             )
         if outcome.requeued:
