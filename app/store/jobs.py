@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, or_, select, update
+from sqlalchemy import ColumnElement, and_, false, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from app.db.tables import Job, utcnow
@@ -244,7 +244,7 @@ class Reconciled:
 def reconcile_abandoned(
     session: Session,
     *,
-    lease: timedelta,
+    lease: timedelta | None,
     max_attempts: int,
     dead_workers: Sequence[str] = (),
     alive_workers: Sequence[str] = (),
@@ -257,14 +257,16 @@ def reconcile_abandoned(
     last checkpoint); one without fails with the reason; one being cancelled is cancelled. Each
     change is a conditional update on the status, worker and lease it was decided on, so two
     reconcilers never both act and a job re-claimed meanwhile is left alone. History rows and
-    checkpoints stay. A job of one of ``alive_workers`` (processes the caller can see running) is
+    checkpoints stay. With ``lease`` None, only the dead workers' jobs. A job of one of ``alive_workers`` (processes the caller can see running) is
     left to it however late its heartbeat: a worker starved of CPU is slow, not dead. With
     ``shutdown`` (this server stopped its own workers), the interrupted
     attempt does not count: the job is queued again whatever its attempts.
     """
     now = now or utcnow()
     running = [JobStatus.RUNNING, JobStatus.CANCELLING]
-    abandoned: ColumnElement[bool] = Job.heartbeat_at < now - lease
+    abandoned: ColumnElement[bool] = false()
+    if lease is not None:
+        abandoned = Job.heartbeat_at < now - lease
     if alive_workers:
         abandoned = and_(abandoned, Job.worker_id.not_in(alive_workers))
     if dead_workers:
