@@ -16,15 +16,18 @@ import queue
 import signal
 import sys
 import threading
+import time
 from datetime import timedelta
 from multiprocessing.process import BaseProcess
 from multiprocessing.synchronize import Event as EventType
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.exc import SQLAlchemyError
 from threadpoolctl import threadpool_limits
 
 from app.db.engine import make_engine, make_session_factory, transaction
+from app.jobs.reconciler import CHECKS_PER_LEASE, MAX_INTERVAL_SECONDS
 from app.jobs.runner import make_worker_id, run_training_job, worker_id_for
 from app.jobs.sweeps import STALLED_CHECK_SECONDS, SweepAdvancer
 from app.settings import Settings
@@ -166,10 +169,23 @@ class LocalWorkerPool:
         return any(process.is_alive() for process in self._processes)
 
     def _watch(self) -> None:
-        """Replace a worker that died and re-queue (or close) the job it was running, at once."""
+        """Replace a worker that died and re-queue (or close) the job it was running, at once;
+        re-queue (or close) any running job whose lease ran out."""
+        # A job left running by a previous run's worker whose pid now belongs to another
+        # process, or whose host name changed (a container created anew), is not known dead at
+        # start; its lease running out is the only sign, as in celery mode.
+        lease_every = min(self._settings.job_lease_seconds / CHECKS_PER_LEASE, MAX_INTERVAL_SECONDS)
+        next_lease_check = time.monotonic() + lease_every
         while not self._monitor_stop.wait(MONITOR_SECONDS):
             # This embedded executor's reconciler duty: sweeps whose trials ended unseen.
             self._sweeps.advance_stalled(self._factory)
+            if time.monotonic() >= next_lease_check:
+                try:
+                    self._reconcile_workers([], "its worker's lease ran out")
+                except SQLAlchemyError:
+                    # A busy or restarting database: the next check tries again.
+                    log.exception("lease reconciliation failed")
+                next_lease_check = time.monotonic() + lease_every
             for index, process in enumerate(self._processes):
                 if process.is_alive() or self._stop.is_set():
                     continue
@@ -186,12 +202,15 @@ class LocalWorkerPool:
 
     def _reconcile_workers(self, worker_ids: list[str], why: str, shutdown: bool = False) -> None:
         lease = timedelta(seconds=self._settings.job_lease_seconds)
+        alive = [worker_id_for(p.pid) for p in self._processes if p.pid and p.is_alive()]
         with transaction(self._factory) as session:
             outcome = jobs.reconcile_abandoned(
                 session,
                 lease=lease,
                 max_attempts=self._settings.max_attempts,
                 dead_workers=worker_ids,
+                # This pool's own running workers are seen alive: never taken by their lease.
+                alive_workers=alive,
                 shutdown=shutdown,
             )
         if outcome.requeued:

@@ -30,10 +30,15 @@ MIN_INTERVAL_SECONDS = 0.25
 MAX_INTERVAL_SECONDS = 30.0
 # Far longer than an API process takes from committing a job to publishing it.
 DISPATCH_GRACE_SECONDS = 30.0
+# A job published this many leases ago and still queued is published again: the broker may
+# have lost its message (Redis restarted without persistence, failed over, was flushed). A
+# job only waiting behind others gets one harmless duplicate per period (only one claim wins).
+REPUBLISH_AFTER_LEASES = 5
 
 
 class LeaseReconciler:
-    """Re-queues jobs whose lease ran out and hands over queued jobs that were never dispatched.
+    """Re-queues jobs whose lease ran out and hands over queued jobs that were never dispatched,
+    or whose message the broker seems to have lost.
 
     A job row is committed before its id is published; an API process that dies in between
     leaves a queued job no worker will hear of. `redispatch` publishes such a job again once
@@ -55,6 +60,7 @@ class LeaseReconciler:
         self._engine = make_engine(database_url)
         self._factory = make_session_factory(self._engine)
         self._lease = timedelta(seconds=lease_seconds)
+        self._republish_after = self._lease * REPUBLISH_AFTER_LEASES
         self.interval = min(
             max(lease_seconds / CHECKS_PER_LEASE, MIN_INTERVAL_SECONDS), MAX_INTERVAL_SECONDS
         )
@@ -69,6 +75,7 @@ class LeaseReconciler:
             stranded = jobs.undispatched_job_ids(
                 session, older_than=timedelta(seconds=DISPATCH_GRACE_SECONDS)
             )
+            lost = jobs.lost_dispatch_job_ids(session, older_than=self._republish_after)
         if outcome.closed:
             log.warning("closed job(s) whose worker lease ran out: %s", outcome.closed)
         # A job queued again is published again at once: Redis would redeliver its old message
@@ -78,6 +85,8 @@ class LeaseReconciler:
         for job_id in stranded:
             if job_id not in outcome.requeued:
                 self._dispatch(job_id, "its API process had not handed it over")
+        for job_id in lost:
+            self._dispatch(job_id, "still queued long after it was published")
         if self._sweeps is not None:
             # Trials that ended without their worker's hook (cancelled, reconciled above).
             self._sweeps.advance_stalled(self._factory)

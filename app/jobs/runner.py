@@ -9,6 +9,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
+from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.db.engine import transaction
@@ -109,6 +110,13 @@ def run_training_job(
     try:
         with Heartbeat(factory, job_id, worker_id, settings.job_lease_seconds) as heartbeat:
             return _train_and_store(factory, attempt, heartbeat, settings, hyperparameters, arrays)
+    except (OperationalError, InterfaceError):
+        # The database went away mid-attempt (a restart, a failover, a dropped connection): not
+        # the job's fault. The attempt ends as if its worker had died; the next one resumes from
+        # the last checkpoint (within DNN_MAX_ATTEMPTS).
+        log.exception("job %s lost its database connection; ending this attempt", job_id)
+        _interrupt(factory, job_id, worker_id, settings)
+        return None
     except Exception:
         log.exception("job %s failed unexpectedly", job_id)
         return _finish(factory, job_id, worker_id, JobStatus.FAILED, "internal error in the worker")
@@ -231,6 +239,20 @@ def as_stored(point: dict[str, float]) -> dict[str, float]:
         key: float(np.float32(value)) if key in curve_codec.METRICS else value
         for key, value in point.items()
     }
+
+
+def _interrupt(
+    factory: sessionmaker[Session], job_id: str, worker_id: str, settings: Settings
+) -> None:
+    """Queue the job again (or close it, on its last attempt) as a reconciler would; if the
+    database is still unreachable, its lease running out does it later."""
+    try:
+        with transaction(factory) as session:
+            jobs.reconcile_abandoned(
+                session, lease=None, max_attempts=settings.max_attempts, dead_workers=[worker_id]
+            )
+    except SQLAlchemyError:
+        log.exception("could not queue job %s again; its lease will run out", job_id)
 
 
 def _finish(

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, or_, select, update
+from sqlalchemy import ColumnElement, and_, false, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from app.db.tables import Job, utcnow
@@ -159,6 +159,16 @@ def undispatched_job_ids(session: Session, *, older_than: timedelta) -> list[str
     return list(session.scalars(query))
 
 
+def lost_dispatch_job_ids(session: Session, *, older_than: timedelta) -> list[str]:
+    """Queued jobs published longer ago than `older_than` and still not claimed, oldest first."""
+    query = (
+        select(Job.id)
+        .where(Job.status == JobStatus.QUEUED, Job.dispatched_at < utcnow() - older_than)
+        .order_by(Job.created_at)
+    )
+    return list(session.scalars(query))
+
+
 def running_worker_ids(session: Session) -> list[str]:
     running = [JobStatus.RUNNING, JobStatus.CANCELLING]
     query = select(Job.worker_id).where(Job.status.in_(running), Job.worker_id.is_not(None))
@@ -234,9 +244,10 @@ class Reconciled:
 def reconcile_abandoned(
     session: Session,
     *,
-    lease: timedelta,
+    lease: timedelta | None,
     max_attempts: int,
     dead_workers: Sequence[str] = (),
+    alive_workers: Sequence[str] = (),
     shutdown: bool = False,
     now: datetime | None = None,
 ) -> Reconciled:
@@ -246,12 +257,18 @@ def reconcile_abandoned(
     last checkpoint); one without fails with the reason; one being cancelled is cancelled. Each
     change is a conditional update on the status, worker and lease it was decided on, so two
     reconcilers never both act and a job re-claimed meanwhile is left alone. History rows and
-    checkpoints stay. With ``shutdown`` (this server stopped its own workers), the interrupted
+    checkpoints stay. With ``lease`` None, only the dead workers' jobs. A job of one of ``alive_workers`` (processes the caller can see running) is
+    left to it however late its heartbeat: a worker starved of CPU is slow, not dead. With
+    ``shutdown`` (this server stopped its own workers), the interrupted
     attempt does not count: the job is queued again whatever its attempts.
     """
     now = now or utcnow()
     running = [JobStatus.RUNNING, JobStatus.CANCELLING]
-    abandoned: ColumnElement[bool] = Job.heartbeat_at < now - lease
+    abandoned: ColumnElement[bool] = false()
+    if lease is not None:
+        abandoned = Job.heartbeat_at < now - lease
+    if alive_workers:
+        abandoned = and_(abandoned, Job.worker_id.not_in(alive_workers))
     if dead_workers:
         abandoned = or_(abandoned, Job.worker_id.in_(dead_workers))
     candidates = session.execute(

@@ -137,3 +137,31 @@ def test_a_server_stopping_its_own_workers_does_not_use_up_an_attempt(
     assert outcome.requeued == [job_id]
     job = _job(factory, job_id)
     assert (job.status, job.attempts) == (JobStatus.QUEUED, 2)
+
+
+def test_a_job_of_a_worker_seen_alive_is_left_to_it_however_late_its_heartbeat(
+    factory: sessionmaker[Session], job_id: str
+) -> None:
+    with transaction(factory) as session:
+        assert jobs.claim_job(session, job_id, "host:1")
+    _expire_lease(factory, job_id)
+    # The local pool sees its worker running: starved of CPU, not dead.
+    assert _reconcile(factory, alive_workers=["host:1"]) == jobs.Reconciled()
+    assert _job(factory, job_id).status == JobStatus.RUNNING
+    # Without that evidence (another host's worker, a reused pid) the lease decides.
+    assert _reconcile(factory, alive_workers=["host:2"]).requeued == [job_id]
+
+
+def test_a_job_still_queued_long_after_it_was_published_is_found_to_publish_again(
+    factory: sessionmaker[Session], job_id: str
+) -> None:
+    with transaction(factory) as session:
+        jobs.mark_dispatched(session, job_id)
+        assert jobs.lost_dispatch_job_ids(session, older_than=LEASE) == []
+        session.execute(
+            update(Job).where(Job.id == job_id).values(dispatched_at=utcnow() - 2 * LEASE)
+        )
+        assert jobs.lost_dispatch_job_ids(session, older_than=LEASE) == [job_id]
+        # A claimed job's message was delivered.
+        assert jobs.claim_job(session, job_id, "host:1")
+        assert jobs.lost_dispatch_job_ids(session, older_than=LEASE) == []

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import sqlite3
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -117,3 +119,42 @@ def test_a_job_survives_a_server_crash_and_restart(tmp_path: Path) -> None:
         iterations = [p["iteration"] for p in all_points(client, job_id)]
         assert iterations == list(range(1, N_ITERATIONS + 1))
     assert checkpoint > 0
+
+
+@pytest.mark.parametrize(
+    "previous_worker",
+    [
+        # The dead worker's pid now belongs to another live process (here: this test's).
+        f"{socket.gethostname()}:{os.getpid()}",
+        # The server came back on another host name (a container created anew on its volume).
+        "a-previous-container:41",
+    ],
+)
+def test_a_job_whose_dead_worker_is_not_recognised_resumes_once_its_lease_runs_out(
+    tmp_path: Path, previous_worker: str
+) -> None:
+    db_path = str(tmp_path / "service.db")
+    settings = {**SETTINGS, "DNN_JOB_LEASE_SECONDS": "3"}
+    server = LiveServer.in_folder(tmp_path, workers=1, **settings).start()
+    with server.client() as client:
+        dataset = client.post("/datasets", json=blobs(n=400)).json()["id"]
+        job_id = submit(client, dataset, **HYPERPARAMETERS)
+        wait_for_checkpoint(db_path, job_id, 1, 0)
+    server.kill()
+    # As the crashed server left it, but with a worker id the restart cannot tell is dead, and
+    # a lease still running when the restart looks.
+    now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+    with sqlite3.connect(db_path) as db:
+        db.execute(
+            "UPDATE jobs SET worker_id = ?, heartbeat_at = ? WHERE id = ?",
+            (previous_worker, now, job_id),
+        )
+
+    restarted = LiveServer.in_folder(tmp_path, workers=1, **settings)
+    with restarted, restarted.client() as client:
+        job = wait_for(client, job_id, TERMINAL, timeout=TIMEOUT)
+        assert job["status"] == "succeeded", job
+        assert job["attempts"] == 2
+        iterations = [p["iteration"] for p in all_points(client, job_id)]
+        assert iterations == list(range(1, N_ITERATIONS + 1))
+    assert "lease ran out" in restarted.log_path.read_text()

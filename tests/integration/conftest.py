@@ -174,10 +174,25 @@ class WorkerProcess:
 class Cluster:
     """An API replica and its workers, sharing one database and one queue."""
 
-    def __init__(self, server: LiveServer, workers: list[WorkerProcess], database_url: str):
+    def __init__(
+        self,
+        server: LiveServer,
+        workers: list[WorkerProcess],
+        database_url: str,
+        workers_env: dict[str, str],
+    ):
         self.server = server
         self.workers = workers
         self.database_url = database_url
+        self._workers_env = workers_env
+
+    def add_worker(self) -> WorkerProcess:
+        """Start one more worker (stopped with the others) and wait until it is ready."""
+        log_path = self.server.log_path.with_name(f"worker-{len(self.workers)}.log")
+        worker = WorkerProcess(self._workers_env, log_path).start()
+        self.workers.append(worker)
+        worker.wait_ready()
+        return worker
 
 
 @pytest.fixture
@@ -201,7 +216,7 @@ def start_cluster(
             WorkerProcess({**os.environ, **env}, tmp_path / f"worker-{i}.log").start()
             for i in range(n_workers)
         ]
-        cluster = Cluster(server, workers, postgres_url)
+        cluster = Cluster(server, workers, postgres_url, {**os.environ, **env})
         started.append(cluster)
         for worker in workers:
             worker.wait_ready()

@@ -14,7 +14,7 @@ import httpx
 import numpy as np
 import pytest
 from job_helpers import all_points, blobs, submit, wait_for
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, make_url, text
 
 from core import Network
 
@@ -96,6 +96,54 @@ def test_a_celery_job_whose_training_process_is_killed_twice_ends_as_an_uninterr
         assert [p["iteration"] for p in points] == list(range(1, N_ITERATIONS + 1))
         straight = wait_for(client, reference, FINAL, timeout=TIMEOUT)
         assert straight["status"] == "succeeded" and straight["attempts"] == 1
+        for p, q in zip(points, all_points(client, reference), strict=True):
+            assert p == pytest.approx(q, rel=1e-6, abs=1e-9)
+        resumed, uninterrupted = (
+            weights(client, job["model_id"]),
+            weights(client, straight["model_id"]),
+        )
+        for p, q in zip(resumed.parameters(), uninterrupted.parameters(), strict=True):
+            np.testing.assert_allclose(p, q, rtol=0, atol=1e-6)
+
+
+def test_a_celery_job_whose_database_connections_are_cut_resumes_as_the_same_run(
+    start_cluster: Callable[..., Any],
+) -> None:
+    cluster = start_cluster(n_workers=1, DNN_CHECKPOINT_SECONDS="1", DNN_MAX_ATTEMPTS="20")
+    database = make_url(cluster.database_url).database
+    admin = create_engine(cluster.database_url, isolation_level="AUTOCOMMIT")
+    with cluster.server.client() as client:
+        response = client.post("/datasets", json=blobs(n=400))
+        assert response.status_code == 201, response.text
+        dataset = response.json()["id"]
+        victim = submit(client, dataset, **HYPERPARAMETERS)
+        wait_for_checkpoint(cluster.database_url, victim, 1, 0)
+        # Cut every busy connection to the database (a failover, a restart, a proxy dropping
+        # them) until one cut lands in the worker's writes and ends its first attempt.
+        cut = text(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :db "
+            "AND pid <> pg_backend_pid() AND state <> 'idle'"
+        )
+        deadline = time.monotonic() + TIMEOUT
+        with admin.connect() as connection:
+            while time.monotonic() < deadline:
+                connection.execute(cut, {"db": database})
+                status, attempts = connection.execute(
+                    text("SELECT status, attempts FROM jobs WHERE id = :id"), {"id": victim}
+                ).one()
+                if status != "running" or attempts > 1:
+                    break
+                time.sleep(0.01)
+        admin.dispose()
+
+        job = wait_for(client, victim, FINAL, timeout=TIMEOUT)
+        assert job["status"] == "succeeded", job
+        assert job["attempts"] > 1
+        reference = submit(client, dataset, **HYPERPARAMETERS)
+        straight = wait_for(client, reference, FINAL, timeout=TIMEOUT)
+        assert straight["status"] == "succeeded", straight
+        points = all_points(client, victim)
+        assert [p["iteration"] for p in points] == list(range(1, N_ITERATIONS + 1))
         for p, q in zip(points, all_points(client, reference), strict=True):
             assert p == pytest.approx(q, rel=1e-6, abs=1e-9)
         resumed, uninterrupted = (
