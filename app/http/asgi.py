@@ -3,12 +3,15 @@ other ASGI scope (lifespan, websocket) passes through untouched."""
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
+
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 
-class HttpMiddleware:
-    """Pure ASGI middleware (no BaseHTTPMiddleware: it would buffer streamed responses and
-    run the app in another task) that handles ``http`` scopes in :meth:`handle`."""
+class HttpMiddleware(ABC):
+    """Pure ASGI middleware that handles ``http`` scopes in :meth:`handle` (not Starlette's
+    BaseHTTPMiddleware, which runs the app in a task of its own and re-wraps every response,
+    streamed ones included)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -19,5 +22,6 @@ class HttpMiddleware:
             return
         await self.handle(scope, receive, send)
 
+    @abstractmethod
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
-        raise NotImplementedError
+        """Serve one HTTP request, calling ``self.app`` to pass it on."""
