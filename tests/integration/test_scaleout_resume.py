@@ -91,19 +91,9 @@ def test_a_celery_job_whose_training_process_is_killed_twice_ends_as_an_uninterr
         job = wait_for(client, victim, FINAL, timeout=TIMEOUT)
         assert job["status"] == "succeeded", job
         assert job["attempts"] == 3
-        # Every point, at full resolution (GET /jobs/{id} thins long curves).
-        points = all_points(client, victim)
-        assert [p["iteration"] for p in points] == list(range(1, N_ITERATIONS + 1))
         straight = wait_for(client, reference, FINAL, timeout=TIMEOUT)
         assert straight["status"] == "succeeded" and straight["attempts"] == 1
-        for p, q in zip(points, all_points(client, reference), strict=True):
-            assert p == pytest.approx(q, rel=1e-6, abs=1e-9)
-        resumed, uninterrupted = (
-            weights(client, job["model_id"]),
-            weights(client, straight["model_id"]),
-        )
-        for p, q in zip(resumed.parameters(), uninterrupted.parameters(), strict=True):
-            np.testing.assert_allclose(p, q, rtol=0, atol=1e-6)
+        assert_same_run(client, job, straight)
 
 
 def test_a_celery_job_whose_database_connections_are_cut_resumes_as_the_same_run(
@@ -118,22 +108,26 @@ def test_a_celery_job_whose_database_connections_are_cut_resumes_as_the_same_run
         dataset = response.json()["id"]
         victim = submit(client, dataset, **HYPERPARAMETERS)
         wait_for_checkpoint(cluster.database_url, victim, 1, 0)
-        # Cut every busy connection to the database (a failover, a restart, a proxy dropping
-        # them) until one cut lands in the worker's writes and ends its first attempt.
-        cut = text(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :db "
-            "AND pid <> pg_backend_pid() AND state <> 'idle'"
+        # Hold the checkpoints table so that the worker's next checkpoint write waits on it,
+        # then terminate that waiting backend: the cut lands in the middle of the worker's
+        # write (a failover, a restart, a proxy dropping it), every time.
+        waiting = text(
+            "SELECT pid FROM pg_stat_activity WHERE datname = :db "
+            "AND pid <> pg_backend_pid() AND wait_event_type = 'Lock'"
         )
-        deadline = time.monotonic() + TIMEOUT
-        with admin.connect() as connection:
+        locker = create_engine(cluster.database_url)
+        with locker.connect() as holder, admin.connect() as connection:
+            holder.execute(text("LOCK TABLE job_checkpoints IN ACCESS EXCLUSIVE MODE"))
+            deadline = time.monotonic() + TIMEOUT
             while time.monotonic() < deadline:
-                connection.execute(cut, {"db": database})
-                status, attempts = connection.execute(
-                    text("SELECT status, attempts FROM jobs WHERE id = :id"), {"id": victim}
-                ).one()
-                if status != "running" or attempts > 1:
+                pids = connection.execute(waiting, {"db": database}).scalars().all()
+                if pids:
+                    for pid in pids:
+                        connection.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
                     break
                 time.sleep(0.01)
+            holder.rollback()
+        locker.dispose()
         admin.dispose()
 
         job = wait_for(client, victim, FINAL, timeout=TIMEOUT)
@@ -142,13 +136,19 @@ def test_a_celery_job_whose_database_connections_are_cut_resumes_as_the_same_run
         reference = submit(client, dataset, **HYPERPARAMETERS)
         straight = wait_for(client, reference, FINAL, timeout=TIMEOUT)
         assert straight["status"] == "succeeded", straight
-        points = all_points(client, victim)
-        assert [p["iteration"] for p in points] == list(range(1, N_ITERATIONS + 1))
-        for p, q in zip(points, all_points(client, reference), strict=True):
-            assert p == pytest.approx(q, rel=1e-6, abs=1e-9)
-        resumed, uninterrupted = (
-            weights(client, job["model_id"]),
-            weights(client, straight["model_id"]),
-        )
-        for p, q in zip(resumed.parameters(), uninterrupted.parameters(), strict=True):
-            np.testing.assert_allclose(p, q, rtol=0, atol=1e-6)
+        assert_same_run(client, job, straight)
+
+
+def assert_same_run(
+    client: httpx.Client, resumed: dict[str, Any], straight: dict[str, Any]
+) -> None:
+    """The resumed job's curve holds every iteration once, and its points and final weights
+    are the uninterrupted job's."""
+    # Every point, at full resolution (GET /jobs/{id} thins long curves).
+    points = all_points(client, resumed["id"])
+    assert [p["iteration"] for p in points] == list(range(1, N_ITERATIONS + 1))
+    for p, q in zip(points, all_points(client, straight["id"]), strict=True):
+        assert p == pytest.approx(q, rel=1e-6, abs=1e-9)
+    ours, theirs = weights(client, resumed["model_id"]), weights(client, straight["model_id"])
+    for p, q in zip(ours.parameters(), theirs.parameters(), strict=True):
+        np.testing.assert_allclose(p, q, rtol=0, atol=1e-6)
