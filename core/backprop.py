@@ -96,7 +96,7 @@ class Workspace:
         # runs over whole contiguous buffers, several times faster than over strided views.
         self.activations = [np.ones((batch_size, n + 1), dtype=dtype) for n in widths[:-1]]
         self.output = np.empty((batch_size, widths[-1]), dtype=dtype)
-        self.deltas = [np.empty((batch_size, n + 1), dtype=dtype) for n in widths[:-1]]
+        self.deltas = [np.zeros((batch_size, n + 1), dtype=dtype) for n in widths[:-1]]
         self.output_delta = np.empty((batch_size, widths[-1]), dtype=dtype)
         self.scratch = np.empty((batch_size, widths[-1]), dtype=dtype)
         # Elementwise work over large batches runs in blocks of rows that stay in the L2 cache
@@ -248,7 +248,7 @@ class Workspace:
                 gradient[:-1] += (scale * l2 / m) * block[:-1]
             outer = block.shape[1] == 1
             if not outer:
-                matmul(delta, block.T, out=below.delta_aug)
+                matmul(delta, block[:-1].T, out=below.delta)
             # With one block, the first layer's bias gradient is one GEMV after the loop;
             # with several, each block adds its part while it is still in the cache.
             accumulate = layer == 1 and len(below.blocks) > 1
