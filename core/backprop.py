@@ -91,6 +91,30 @@ class Workspace:
             self.gradient_blocks.append(self.packed_gradients[offset:end].reshape(n_in + 1, n_out))
             offset = end
         self.gradients = [v for g in self.gradient_blocks for v in (g[:-1], g[-1])]
+        # For widening layers (n_in + 1 < n_out) OpenBLAS computes delta.T @ A faster than
+        # A.T @ delta; written straight into the gradient's transpose (a Fortran-ordered view,
+        # which matmul hands to BLAS as is) it needs no copy: on the recipe's 32->64, 64->128
+        # and 128->256 layers 20, 46 and 137 us against 31, 62 and 149 us for A.T @ delta and
+        # 22, 53 and 137 us for the product into a buffer plus a transposing copy. Narrowing
+        # layers are faster the other way round.
+        self._layers = [
+            _Layer(
+                block,
+                block.T,
+                block[:-1],
+                block[:-1].T,
+                block[-1],
+                gradient,
+                gradient.T,
+                gradient[:-1],
+                gradient[-1],
+                transposed=layer > 0 and block.shape[0] < block.shape[1],
+                outer=block.shape[1] == 1,
+            )
+            for layer, (block, gradient) in enumerate(
+                zip(self.blocks, self.gradient_blocks, strict=True)
+            )
+        ]
         # Hidden activations carry a last column of ones, the input the biases multiply, and so
         # do their deltas (whose extra column is computed and ignored): elementwise work then
         # runs over whole contiguous buffers, several times faster than over strided views.
@@ -118,20 +142,10 @@ class Workspace:
         # several times faster than sum(axis=0).
         self.ones = np.ones(batch_size, dtype=dtype)
         self.bias_partial = np.empty(widths[0] + 1, dtype=dtype)
-        # For widening layers (n_in + 1 < n_out) OpenBLAS computes delta.T @ A faster than
-        # A.T @ delta; written straight into the gradient's transpose (a Fortran-ordered view,
-        # which matmul hands to BLAS as is) it needs no copy: on the recipe's 32->64, 64->128
-        # and 128->256 layers 20, 46 and 137 us against 31, 62 and 149 us for A.T @ delta and
-        # 22, 53 and 137 us for the product into a buffer plus a transposing copy. Narrowing
-        # layers are faster the other way round.
-        self.transposed_gradients = frozenset(
-            layer
-            for layer, block in enumerate(self.blocks)
-            if layer > 0 and block.shape[0] < block.shape[1]
-        )
         # The first layer's bias with a 0 for the ones column, as one row and, for batches run
         # in several blocks, as a block's worth of rows (see step).
         self.first_bias = np.zeros((1, widths[0] + 1), dtype=dtype)
+        self.first_bias_head = self.first_bias[0, :-1]
         first_block_rows = _block_rows(widths[0] + 1, itemsize, block_bytes)
         self.first_bias_rows = np.empty(
             (first_block_rows if batch_size > 4 * first_block_rows else 0, widths[0] + 1), dtype
@@ -149,10 +163,9 @@ class Workspace:
         # many-layer, few-sample networks, slicing at every step is a measurable overhead.
         self._full_views = self._views(batch_size)
 
-    def _views(self, m: int) -> list[_LayerViews]:
-        """Per hidden layer, sized for ``m`` rows: its output with the ones column, its delta
-        with the extra column, the same without it, and its row blocks (see _LayerViews)."""
-        views = []
+    def _views(self, m: int) -> _BatchViews:
+        """The workspace's buffers sized for a batch of ``m`` rows (see _BatchViews)."""
+        hidden = []
         for A, delta in zip(self.activations, self.deltas, strict=True):
             width = A.shape[1]
             blocks = []
@@ -161,8 +174,22 @@ class Workspace:
                 size = shape[0] * width
                 mask, zeros = self.mask[:size].reshape(shape), self.zeros[:size].reshape(shape)
                 blocks.append((A[rows], delta[rows], mask, zeros))
-            views.append(_LayerViews(A[:m], delta[:m], delta[:m, :-1], blocks))
-        return views
+            A_aug, delta_aug = A[:m], delta[:m]
+            hidden.append(
+                _LayerViews(
+                    A_aug,
+                    A_aug.T,
+                    A_aug[:, :-1],
+                    delta_aug,
+                    delta_aug[:, :-1],
+                    delta_aug[:, :-1].T,
+                    blocks,
+                )
+            )
+        output_delta = self.output_delta[:m]
+        return _BatchViews(
+            hidden, self.output[:m], output_delta, output_delta.T, self.scratch[:m], self.ones[:m]
+        )
 
     def step(self, X: Array, Y: Array, l2: float, scale: float = 1.0) -> tuple[float, Array]:
         """One forward and backward pass over a batch; fills :attr:`gradients`.
@@ -188,91 +215,87 @@ class Workspace:
         """
         m = X.shape[0]
         views = self._full_views if m == self.batch_size else self._views(m)
-        blocks, gradient_blocks = self.blocks, self.gradient_blocks
+        hidden, layers = views.hidden, self._layers
         matmul, activate, restore_ones = np.matmul, self.activate, self.restore_ones
+        output = views.output
         # The first layer: its input X has no ones column.
-        first = blocks[0]
-        output = self.output[:m]
-        if views:
+        first = layers[0]
+        if hidden:
             # The bias, padded with a 0 for the ones column, is added over the whole contiguous
             # buffer: 3x faster than over the strided view without that column.
+            np.copyto(self.first_bias_head, first.bias)
             bias = self.first_bias
-            bias[0, :-1] = first[-1]
-            if len(views[0].blocks) > 1:
+            if len(hidden[0].blocks) > 1:
                 # Adding a row to every row runs at half the speed of adding a whole array of
                 # the same shape (510 x 257 float32: 16 us against 8 us here), so the bias is
                 # copied into a block of rows once and every block adds that.
                 np.copyto(self.first_bias_rows, bias)
                 bias = self.first_bias_rows
-            matmul(X, first[:-1], out=views[0].A_aug[:, :-1])
+            matmul(X, first.weights, out=hidden[0].Z)
             # Bias and activation one cache-sized block of rows at a time: the second pass
             # reads what the first left in the cache instead of memory.
-            for Z, _, _, zeros in views[0].blocks:
+            for Z, _, _, zeros in hidden[0].blocks:
                 np.add(Z, bias[: len(Z)], out=Z)
                 activate(Z, zeros)
                 if restore_ones:
                     Z[:, -1] = 1
+            for below, above, layer in zip(hidden, hidden[1:], layers[1:], strict=False):
+                matmul(below.A_aug, layer.block, out=above.Z)
+                for Z, _, _, zeros in above.blocks:
+                    activate(Z, zeros)
+                    if restore_ones:
+                        Z[:, -1] = 1
+            matmul(hidden[-1].A_aug, layers[-1].block, out=output)
         else:
-            matmul(X, first[:-1], out=output)
-            np.add(output, first[-1], out=output)
-        last = len(views)
-        for layer in range(1, last + 1):
-            A_aug = views[layer - 1].A_aug
-            if layer == last:
-                matmul(A_aug, blocks[layer], out=output)
-                break
-            matmul(A_aug, blocks[layer], out=views[layer].A_aug[:, :-1])
-            for Z, _, _, zeros in views[layer].blocks:
-                activate(Z, zeros)
-                if restore_ones:
-                    Z[:, -1] = 1
-        cost = self.cost_and_activate(output, Y, self.scratch[:m])
+            matmul(X, first.weights, out=output)
+            np.add(output, first.bias, out=output)
+        cost = self.cost_and_activate(output, Y, views.scratch)
         if l2 != 0.0:
             cost += l2_penalty(self.net, l2, m)
 
         # Canonical-link output layers all give dCost/dZ = (A - Y) / m.
-        delta = self.output_delta[:m]
+        delta, delta_T = views.output_delta, views.output_delta_T
         np.subtract(output, Y, out=delta)
         np.multiply(delta, scale / m, out=delta)
         derivative = self.derivative
-        first_gradient = gradient_blocks[0]
-        for layer in range(last, 0, -1):
-            below = views[layer - 1]
-            block, gradient = blocks[layer], gradient_blocks[layer]
+        decay = scale * l2 / m
+        first_gradient = first.gradient
+        several_first_blocks = bool(hidden) and len(hidden[0].blocks) > 1
+        for layer, below in zip(layers[:0:-1], hidden[::-1], strict=True):
             # dW stacked on db.
-            if layer in self.transposed_gradients:
-                matmul(delta.T, below.A_aug, out=gradient.T)
+            if layer.transposed:
+                matmul(delta_T, below.A_aug, out=layer.gradient_T)
             else:
-                matmul(below.A_aug.T, delta, out=gradient)
+                matmul(below.A_aug_T, delta, out=layer.gradient)
             if l2 != 0.0:
-                gradient[:-1] += (scale * l2 / m) * block[:-1]
-            outer = block.shape[1] == 1
-            if not outer:
-                matmul(delta, block[:-1].T, out=below.delta)
+                np.add(layer.gradient_weights, decay * layer.weights, out=layer.gradient_weights)
+            if not layer.outer:
+                # The delta's extra column is never read: the product leaves it out.
+                matmul(delta, layer.weights_T, out=below.delta)
             # With one block, the first layer's bias gradient is one GEMV after the loop;
             # with several, each block adds its part while it is still in the cache.
-            accumulate = layer == 1 and len(below.blocks) > 1
+            accumulate = below is hidden[0] and several_first_blocks
             if accumulate:
                 first_gradient[-1] = 0
             start = 0
             for A_rows, delta_rows, mask, _ in below.blocks:
                 stop = start + len(A_rows)
-                if outer:
+                if layer.outer:
                     # An outer product: BLAS runs it as a K=1 GEMM, 3x slower than broadcasting.
-                    np.multiply(delta[start:stop], block.T, out=delta_rows)
+                    np.multiply(delta[start:stop], layer.block_T, out=delta_rows)
                 derivative(A_rows, delta_rows, mask)
                 if accumulate:
                     partial = self.bias_partial
                     matmul(self.ones[: stop - start], delta_rows, out=partial)
                     np.add(first_gradient[-1], partial[:-1], out=first_gradient[-1])
                 start = stop
-            delta = below.delta
+            delta, delta_T = below.delta, below.delta_T
         # The gradient with respect to the inputs X is never needed.
-        matmul(X.T, delta, out=first_gradient[:-1])
-        if not (views and len(views[0].blocks) > 1):
-            matmul(self.ones[:m], delta, out=first_gradient[-1])
+        matmul(X.T, delta, out=first.gradient_weights)
+        if not several_first_blocks:
+            matmul(views.ones, delta, out=first.gradient_bias)
         if l2 != 0.0:
-            first_gradient[:-1] += (scale * l2 / m) * blocks[0][:-1]
+            np.add(first.gradient_weights, decay * first.weights, out=first.gradient_weights)
         return cost, output
 
 
@@ -290,12 +313,44 @@ def _row_blocks(m: int, width: int, itemsize: int, block_bytes: int) -> list[sli
     return [slice(start, min(start + rows, m)) for start in range(0, m, rows)]
 
 
+class _Layer(NamedTuple):
+    """A layer's parameters and gradients, as views of the packed buffers, and how its
+    products run (see Workspace.__init__)."""
+
+    block: Array  # W stacked on b, (n_in + 1, n_out)
+    block_T: Array
+    weights: Array  # W
+    weights_T: Array
+    bias: Array  # b
+    gradient: Array  # dW stacked on db
+    gradient_T: Array
+    gradient_weights: Array
+    gradient_bias: Array
+    transposed: bool  # the gradient is computed as its transpose
+    outer: bool  # one output unit: dA is an outer product
+
+
 class _LayerViews(NamedTuple):
     """A hidden layer's buffers for one batch size (see :meth:`Workspace._views`)."""
 
     A_aug: Array  # its activations and the ones column
+    A_aug_T: Array
+    Z: Array  # the same without the ones column, where its pre-activations are written
     delta_aug: Array  # dCost/dA, then dCost/dZ, with an extra column that is ignored
     delta: Array  # the same without the extra column
+    delta_T: Array
     # Row blocks: that block of A_aug and of delta_aug, the derivative's boolean scratch and
     # zeros for the activation, both of the block's shape (see Workspace.mask and .zeros).
     blocks: list[tuple[Array, Array, NDArray[np.bool_], Array]]
+
+
+class _BatchViews(NamedTuple):
+    """The workspace's buffers for one batch size: built once for full batches, because on
+    many-layer, few-sample networks slicing at every step is a measurable overhead."""
+
+    hidden: list[_LayerViews]
+    output: Array
+    output_delta: Array
+    output_delta_T: Array
+    scratch: Array
+    ones: Array
