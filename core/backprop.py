@@ -116,8 +116,10 @@ class Workspace:
             )
         ]
         # Hidden activations carry a last column of ones, the input the biases multiply, and so
-        # do their deltas (whose extra column is computed and ignored): elementwise work then
-        # runs over whole contiguous buffers, several times faster than over strided views.
+        # do their deltas (an extra column that no product reads): elementwise work then runs
+        # over whole contiguous buffers, several times faster than over strided views. The
+        # deltas start at zero so that column stays finite: dA = dZ W^T is written without it
+        # (a product one column narrower: 128->256 on the recipe, 186 against 191 us here).
         self.activations = [np.ones((batch_size, n + 1), dtype=dtype) for n in widths[:-1]]
         self.output = np.empty((batch_size, widths[-1]), dtype=dtype)
         self.deltas = [np.zeros((batch_size, n + 1), dtype=dtype) for n in widths[:-1]]
@@ -270,7 +272,6 @@ class Workspace:
             if l2 != 0.0:
                 np.add(layer.gradient_weights, decay * layer.weights, out=layer.gradient_weights)
             if not layer.outer:
-                # The delta's extra column is never read: the product leaves it out.
                 matmul(delta, layer.weights_T, out=below.delta)
             # With one block, the first layer's bias gradient is one GEMV after the loop;
             # with several, each block adds its part while it is still in the cache.
