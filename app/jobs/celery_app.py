@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 
 from celery import Celery
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.db.engine import make_engine, make_session_factory
@@ -25,6 +26,11 @@ HARD_LIMIT_GRACE_SECONDS = 60.0
 # timeout well above the hard limit.
 VISIBILITY_MARGIN_SECONDS = 300.0
 BROKER_CONNECT_TIMEOUT_SECONDS = 2.0
+# A task whose database connection fails outside training (the claim, the sweep hook) is
+# published again after 1, 2, 4 ... 60 s (about 3 minutes in all): otherwise its message is
+# gone and the job waits for the reconciler's re-publish, REPUBLISH_AFTER_LEASES leases later.
+DATABASE_RETRIES = 8
+DATABASE_RETRY_MAX_SECONDS = 60
 
 
 def task_time_limit(settings: Settings) -> float:
@@ -91,7 +97,15 @@ def make_worker_celery(settings: Settings) -> Celery:
     # The worker that sees a trial finish publishes the sweep's next trial itself.
     sweeps = SweepAdvancer(settings, publish)
 
-    @app.task(name=TASK_NAME)  # type: ignore[untyped-decorator]
+    # A retried delivery is harmless: the claim is conditional, and training itself ends an
+    # attempt cut off from the database on its own (see run_training_job).
+    @app.task(  # type: ignore[untyped-decorator]
+        name=TASK_NAME,
+        autoretry_for=(OperationalError, InterfaceError),
+        max_retries=DATABASE_RETRIES,
+        retry_backoff=True,
+        retry_backoff_max=DATABASE_RETRY_MAX_SECONDS,
+    )
     def train(job_id: str) -> str | None:
         status = run_training_job(database.factory(), job_id, make_worker_id(), settings)
         sweeps.after_trial(database.factory(), job_id)

@@ -139,6 +139,44 @@ def test_a_celery_job_whose_database_connections_are_cut_resumes_as_the_same_run
         assert_same_run(client, job, straight)
 
 
+def test_a_celery_job_whose_claim_loses_its_database_connection_is_delivered_again(
+    start_cluster: Callable[..., Any],
+) -> None:
+    # A lease long enough that the reconciler's re-publish (5 leases) cannot be what runs it.
+    cluster = start_cluster(n_workers=0, DNN_JOB_LEASE_SECONDS="600")
+    database = make_url(cluster.database_url).database
+    admin = create_engine(cluster.database_url, isolation_level="AUTOCOMMIT")
+    locker = create_engine(cluster.database_url)
+    with cluster.server.client() as client:
+        response = client.post("/datasets", json=blobs(n=100))
+        assert response.status_code == 201, response.text
+        job_id = submit(client, response.json()["id"], hidden_layers=[4], n_iterations=20)
+        with locker.connect() as holder, admin.connect() as connection:
+            # The job's row is held, so the worker's claim waits on it; that waiting backend is
+            # terminated, as a failover or a restart would cut it.
+            holder.execute(text("SELECT id FROM jobs WHERE id = :id FOR UPDATE"), {"id": job_id})
+            cluster.add_worker()
+            waiting = text(
+                "SELECT pid FROM pg_stat_activity WHERE datname = :db "
+                "AND pid <> pg_backend_pid() AND wait_event_type = 'Lock'"
+            )
+            deadline = time.monotonic() + TIMEOUT
+            pids: list[int] = []
+            while not pids and time.monotonic() < deadline:
+                pids = list(connection.execute(waiting, {"db": database}).scalars())
+                time.sleep(0.01)
+            assert pids, "the worker's claim never waited on the held row"
+            for pid in pids:
+                connection.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+            holder.rollback()
+        locker.dispose()
+        admin.dispose()
+        # Delivered again by the task's own retry (1-2 s later), not 50 minutes later.
+        job = wait_for(client, job_id, FINAL, timeout=120)
+        assert job["status"] == "succeeded", job
+        assert job["attempts"] == 1
+
+
 def assert_same_run(
     client: httpx.Client, resumed: dict[str, Any], straight: dict[str, Any]
 ) -> None:
