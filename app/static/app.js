@@ -247,10 +247,21 @@ function watchJob(job) {
   }, watch.signal);
 }
 
-async function showJob(jobId) {
-  document.getElementById("job-id").textContent = jobId;
+// The page is reused from job to job: nothing of the last one may show under this one's id.
+function clearJobPage() {
+  showJobState({ status: "", progress: 0, iteration: 0, n_iterations: 0 });
+  document.getElementById("job-iteration").textContent = "";
+  document.getElementById("cancel-button").hidden = true;
   document.getElementById("job-result").textContent = "";
   document.getElementById("job-exploded").hidden = true;
+  for (const id of ["job-timings", "job-metrics", "job-hyperparameters"]) {
+    document.getElementById(id).replaceChildren();
+  }
+}
+
+async function showJob(jobId) {
+  document.getElementById("job-id").textContent = jobId;
+  clearJobPage();
   document.getElementById("svg-link").href = `/jobs/${jobId}/curve.svg?yscale=${costScale()}`;
   document.getElementById("png-link").href = `/jobs/${jobId}/curve.png?yscale=${costScale()}`;
   let job;
@@ -258,6 +269,8 @@ async function showJob(jobId) {
     // Two points suffice here: the curve itself comes from the event stream.
     job = await api(`/jobs/${jobId}?max_points=2`);
   } catch (error) {
+    if (location.hash !== `#/jobs/${jobId}`) return; // the user has moved on
+    document.getElementById("job-page").hidden = true;
     showMessage(`Could not load this job: ${error.message}`, true);
     return;
   }

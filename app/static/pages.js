@@ -61,10 +61,16 @@ async function showModel(name) {
   document.getElementById("model-name").textContent = name;
   document.getElementById("predict-result").textContent = "";
   delete document.getElementById("predict-result").dataset.predictions;
+  // The page is reused from model to model: nothing of the last one may show under this name.
+  document.getElementById("model-aliases").textContent = "";
+  document.querySelector("#versions-table tbody").replaceChildren();
+  document.querySelector("#predict-form select[name=target]").replaceChildren();
   let entry;
   try {
     entry = await api(`/models/names/${encodeURIComponent(name)}`);
   } catch (error) {
+    if (location.hash !== `#/models/${encodeURIComponent(name)}`) return; // the user has moved on
+    document.getElementById("model-page").hidden = true;
     showMessage(`Could not load this model: ${error.message}`, true);
     return;
   }

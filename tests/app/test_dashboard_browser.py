@@ -295,3 +295,53 @@ def test_dashboard_compares_two_runs_on_one_chart_with_a_log_toggle(
     narrow = screenshot(page, "overview-600px.png")
     with capsys.disabled():
         print(f"\ndashboard screenshots: {narrow.parent}")
+
+
+def test_a_missing_job_or_model_shows_its_error_and_nothing_of_the_last_one(
+    browser: DevTools, live_server: LiveServer
+) -> None:
+    rng = np.random.default_rng(3)
+    y = rng.integers(0, 2, 100)
+    X = rng.normal(size=(100, 2)) + np.where(y[:, None] == 1, 1.0, -1.0)
+    with live_server.client() as client:
+        dataset = client.post(
+            "/datasets", json={"name": "blobs", "features": X.tolist(), "labels": y.tolist()}
+        ).json()
+        job_id = train_and_wait(client, dataset["id"], n_iterations=20)
+        model_name = client.get(f"/jobs/{job_id}?max_points=2").json()["model_name"]
+    page = browser
+    page.call("Page.enable")
+    page.call("Page.navigate", url=f"{live_server.url}/#/jobs/{job_id}")
+    page.wait_for("document.readyState === 'complete' && typeof Chart === 'function'")
+    page.wait_for("document.getElementById('job-status').textContent === 'succeeded'")
+    page.wait_for("document.getElementById('job-timings').children.length > 0")
+
+    # Reached from a loaded job, a job that does not exist shows the error alone: before,
+    # the last job's status, result and details stayed on screen under the new id.
+    page.evaluate("location.hash = '#/jobs/nonexistent'")
+    message = page.wait_for(
+        "!document.getElementById('message').hidden && "
+        "document.getElementById('message').textContent"
+    )
+    assert "Could not load this job" in message and "does not exist" in message
+    assert page.evaluate("document.getElementById('job-page').hidden")
+    assert page.evaluate("document.getElementById('job-status').textContent") == ""
+    assert page.evaluate("document.getElementById('job-timings').children.length") == 0
+
+    # The same from a loaded model to a missing one.
+    page.evaluate(f"location.hash = '#/models/{model_name}'")
+    page.wait_for("document.querySelectorAll('#versions-table tbody tr').length === 1")
+    page.evaluate("location.hash = '#/models/no-such-model'")
+    message = page.wait_for(
+        "!document.getElementById('message').hidden && "
+        "document.getElementById('message').textContent"
+    )
+    assert "Could not load this model" in message
+    assert page.evaluate("document.getElementById('model-page').hidden")
+    assert page.evaluate("document.querySelectorAll('#versions-table tbody tr').length") == 0
+
+    # And back to the job: shown in full again.
+    page.evaluate(f"location.hash = '#/jobs/{job_id}'")
+    page.wait_for("document.getElementById('job-status').textContent === 'succeeded'")
+    assert not page.evaluate("document.getElementById('job-page').hidden")
+    assert page.evaluate("document.getElementById('message').hidden")
