@@ -15,8 +15,8 @@ async function api(path, options = {}) {
   const body = response.status === 204 ? null : await response.json();
   if (!response.ok) {
     // The service's error body: {"error": {"code", "message", "details"}}.
-    const error = body && body.error ? body.error.message : response.statusText;
-    throw new Error(`${response.status}: ${error}`);
+    const message = body && body.error ? body.error.message : response.statusText;
+    throw Object.assign(new Error(`${response.status}: ${message}`), { status: response.status });
   }
   return body;
 }

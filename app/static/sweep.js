@@ -138,7 +138,6 @@ function drawChart(trials, key) {
 }
 
 async function showSweep(id) {
-  document.getElementById("sweep-detail").hidden = false;
   const select = document.getElementById("curve-metric");
   let sweep = null;
   let drawn = [];
@@ -156,7 +155,11 @@ async function showSweep(id) {
       showMessage("");
     } catch (error) {
       showMessage(error.message, true);
+      // No such sweep (or no longer): nothing to poll for.
+      if (error.status === 404) return;
     }
+    // Shown once there is a sweep to show, never as an empty frame.
+    document.getElementById("sweep-detail").hidden = !sweep;
     const unfinished = sweep && sweep.trials.some((trial) => trial.job_id && !DONE.has(trial.status));
     if (!sweep || sweep.status === "running" || unfinished) timer = setTimeout(refresh, POLL_MS);
   };

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import time
 from pathlib import Path
 
 import httpx
@@ -60,3 +61,26 @@ def test_sweep_page_shows_the_leaderboard_and_overlays_the_curves(
         assert (
             page.evaluate("Chart.getChart('sweep-chart').options.plugins.title.text") == "accuracy"
         )
+
+
+def test_a_missing_sweep_shows_its_error_alone_and_is_not_polled(
+    client: httpx.Client, tmp_path: Path
+) -> None:
+    with chromium(tmp_path) as page:
+        page.call("Page.enable")
+        page.call("Page.navigate", url=f"{client.base_url}/static/sweep.html?id=nonexistent")
+        page.wait_for("document.readyState === 'complete'")
+        message = page.wait_for(
+            "!document.getElementById('message').hidden && "
+            "document.getElementById('message').textContent"
+        )
+        assert "404" in message and "does not exist" in message
+        # Before, an empty sweep frame showed under the error and the page asked again every
+        # 2 s for as long as it stayed open.
+        time.sleep(5)
+        assert page.evaluate("document.getElementById('sweep-detail').hidden")
+        asked = page.evaluate(
+            "performance.getEntriesByType('resource')"
+            ".filter(e => e.name.includes('/sweeps/nonexistent')).length"
+        )
+        assert asked == 1
