@@ -180,16 +180,55 @@ def _json_values(tensor: RequestInput, dtype: np.dtype[Any], count: int) -> np.n
     except ValueError:
         raise ProtocolError("input data is ragged; nested lists must match the shape") from None
     if values.dtype.kind not in "iuf":
-        raise ProtocolError(f"input data must be numbers of datatype {tensor.datatype}")
+        # Every element is a number (checked above): NumPy keeps objects for ints beyond 64 bits.
+        raise ProtocolError(
+            f"input {tensor.name!r} data holds an integer beyond 64 bits, out of range for "
+            f"datatype {tensor.datatype}"
+        )
     if values.size != count:
         raise ProtocolError(f"input data holds {values.size} values; {tensor.shape} needs {count}")
     if dtype.kind in "iu":
-        if values.dtype.kind == "f" and not (values == np.round(values)).all():
-            raise ProtocolError(f"input data must be integers for datatype {tensor.datatype}")
-        limits = np.iinfo(dtype)
-        if values.size and (values.min() < limits.min or values.max() > limits.max):
-            raise ProtocolError(f"input data is out of range for datatype {tensor.datatype}")
-    return values
+        return _integers(tensor, values, dtype)
+    _check_float_range(tensor, values, dtype)
+    # JSON data means what the same values sent as binary data mean: 0.1 as FP16 is 0.0999755.
+    return values.astype(dtype)
+
+
+def _integers(tensor: RequestInput, values: np.ndarray, dtype: np.dtype[Any]) -> np.ndarray:
+    """The values in the integer datatype, refused unless each is an integer it holds."""
+    if values.dtype.kind == "f" and not (np.isfinite(values) & (values == np.round(values))).all():
+        raise ProtocolError(
+            f"input {tensor.name!r} data must be integers for datatype {tensor.datatype}"
+        )
+    if not values.size:
+        return values.astype(dtype)
+    # Floats, and ints beyond int64, arrive as float64, which rounds 2**64 - 1 up to 2**64 and
+    # 2**63 down to a float equal to 2**63 - 1: range and cast read the exact values then.
+    exact = values if values.dtype.kind in "iu" else np.asarray(tensor.data, dtype=object)
+    limits = np.iinfo(dtype)
+    if int(exact.min()) < limits.min or int(exact.max()) > limits.max:
+        raise ProtocolError(
+            f"input {tensor.name!r} data is out of range for datatype {tensor.datatype} "
+            f"[{limits.min}, {limits.max}]"
+        )
+    return exact.astype(dtype)
+
+
+def _check_float_range(tensor: RequestInput, values: np.ndarray, dtype: np.dtype[Any]) -> None:
+    """Refuse finite values the datatype cannot hold: cast, 70000 as FP16 would be infinity.
+
+    NaN and infinities pass; the inference service refuses them for every datatype alike.
+    """
+    limit = float(np.finfo(dtype).max)
+    with np.errstate(invalid="ignore"):
+        beyond = np.flatnonzero(np.isfinite(values) & (np.abs(values) > limit))
+    if len(beyond):
+        index = int(beyond[0])
+        raise ProtocolError(
+            f"input {tensor.name!r} element {index} (row-major) is "
+            f"{values.reshape(-1)[index]:g}, beyond the range of datatype {tensor.datatype} "
+            f"(±{limit:g})"
+        )
 
 
 @dataclass(frozen=True)

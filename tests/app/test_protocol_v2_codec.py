@@ -107,6 +107,56 @@ def test_malformed_requests_are_protocol_errors(
     assert message.lower() in refused.value.message.lower()
 
 
+@pytest.mark.parametrize(
+    ("datatype", "data", "message"),
+    [
+        # These became infinity in the float32 cast (or passed unchanged to a float64 model).
+        ("FP16", [70000, 0, 0, 0, 0, 0], "element 0 (row-major) is 70000, beyond the range of "),
+        ("FP16", [0, 0, 0, 0, 0, -65520], "element 5 (row-major) is -65520"),
+        ("FP32", [[0, 0, 0], [0, 1e39, 0]], "element 4 (row-major) is 1e+39"),
+        # float64(2**63) equals float64(2**63 - 1): the limit was compared after rounding.
+        ("INT64", [2**63, 0, 0, 0, 0, 0], "out of range for datatype INT64"),
+        ("INT64", [2**63, 0.5, 0, 0, 0, 0], "must be integers"),
+        ("INT32", [1e400, 0, 0, 0, 0, 0], "must be integers"),
+        ("UINT64", [2**64, 0, 0, 0, 0, 0], "out of range for datatype UINT64"),
+        ("FP64", [10**400, 0, 0, 0, 0, 0], "out of range for datatype FP64"),
+    ],
+)
+def test_json_values_beyond_their_datatype_are_refused_naming_the_input(
+    datatype: str, data: list[Any], message: str
+) -> None:
+    with pytest.raises(ProtocolError) as refused:
+        parse_request(*raw(tensor(datatype=datatype, data=data)))
+    assert refused.value.status_code == 400
+    assert "input 'input'" in refused.value.message
+    assert message in refused.value.message
+    assert datatype in refused.value.message
+
+
+@pytest.mark.parametrize(
+    ("datatype", "dtype", "data"),
+    [
+        ("FP16", "<f2", [65504, -65504, 0.1, 1e-8, 0, 1]),
+        ("FP32", "<f4", [3.4e38, 0.1, 0, 0, 0, 1]),
+        ("INT64", "<i8", [2**63 - 1, -(2**63), 0, 0, 0, 1.0]),
+        # Beyond int64 the JSON numbers arrive as float64, whose 2**64 - 1 is 2**64.
+        ("UINT64", "<u8", [2**64 - 1, 2**63, 0, 0, 0, 1.0]),
+        ("UINT8", "<u1", [255, 0, 0, 0, 0, 1]),
+    ],
+)
+def test_json_values_mean_what_the_same_binary_values_mean(
+    datatype: str, dtype: str, data: list[Any]
+) -> None:
+    exact = np.array(data, dtype=object).astype(dtype).reshape(2, 3)
+    binary = tensor(datatype=datatype, parameters={"binary_data_size": exact.nbytes})
+
+    _, from_json = parse_request(*raw(tensor(datatype=datatype, data=data)))
+    _, from_binary = parse_request(*raw(binary, exact.tobytes()))
+
+    assert from_json.dtype == from_binary.dtype == np.dtype(dtype)
+    np.testing.assert_array_equal(from_json, from_binary)
+
+
 @pytest.mark.parametrize("header", ["²", "-1", "99999", "x"])
 def test_a_header_length_outside_the_body_is_refused(header: str) -> None:
     with pytest.raises(ProtocolError, match="Inference-Header-Content-Length"):
