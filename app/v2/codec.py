@@ -115,7 +115,7 @@ def parse_request(body: bytes, header_length: str | None) -> tuple[InferenceRequ
     try:
         request = InferenceRequest.model_validate_json(header)
     except ValidationError as exc:
-        raise ProtocolError(summarize(error_details(exc.errors()))) from None
+        raise ProtocolError(_header_problem(exc, header_length)) from None
     if len(request.inputs) != 1 or request.inputs[0].name != INPUT_NAME:
         raise ProtocolError(f"the model takes exactly one input tensor, {INPUT_NAME!r}")
     tensor = request.inputs[0]
@@ -132,6 +132,20 @@ def parse_request(body: bytes, header_length: str | None) -> tuple[InferenceRequ
     if len(binary):
         raise ProtocolError(f"{len(binary)} bytes of binary data belong to no input")
     return request, decode_input(tensor, chunk)
+
+
+def _header_problem(exc: ValidationError, header_length: str | None) -> str:
+    details = error_details(exc.errors())
+    if details[0]["loc"]:  # a field of the header
+        return summarize(details)
+    message = f"the request's JSON header is not valid: {details[0]['msg']}"
+    if header_length is None and "trailing characters" in details[0]["msg"]:
+        # Likely binary tensor data sent without the header that says where the JSON ends.
+        message += (
+            "; binary tensor data after the JSON needs an Inference-Header-Content-Length "
+            "header giving the JSON's length in bytes"
+        )
+    return message
 
 
 def decode_input(tensor: RequestInput, binary: memoryview | None) -> np.ndarray:

@@ -157,6 +157,20 @@ def test_json_values_mean_what_the_same_binary_values_mean(
     np.testing.assert_array_equal(from_json, from_binary)
 
 
+def test_binary_data_without_the_header_length_says_what_is_missing() -> None:
+    """It said ": Invalid JSON: trailing characters at line 1 column 98"."""
+    body, _ = raw(tensor(parameters={"binary_data_size": 24}), SIX_FLOATS)
+    with pytest.raises(ProtocolError) as refused:
+        parse_request(body, None)
+    message = refused.value.message
+    assert message.startswith("the request's JSON header is not valid: Invalid JSON: trailing")
+    assert "needs an Inference-Header-Content-Length header" in message
+    with pytest.raises(ProtocolError) as not_json:
+        parse_request(b"{not json", None)
+    assert not_json.value.message.startswith("the request's JSON header is not valid: ")
+    assert "Inference-Header-Content-Length" not in not_json.value.message
+
+
 @pytest.mark.parametrize("header", ["²", "-1", "99999", "x"])
 def test_a_header_length_outside_the_body_is_refused(header: str) -> None:
     with pytest.raises(ProtocolError, match="Inference-Header-Content-Length"):
