@@ -32,6 +32,8 @@ from app.validation import error_details, summarize
 
 PROTOCOL_PREFIX = "/v2"
 INPUT_NAME = "input"
+# NumPy's limit on an array's dimensions: a deeper shape or nesting cannot be an array.
+MAX_DIMS = 64
 PLATFORM = "dnn-service_numpy"
 # Inputs may come in any of these; the inference service casts them to the network's dtype.
 INPUT_DATATYPES: dict[str, np.dtype[Any]] = {
@@ -161,6 +163,10 @@ def decode_input(tensor: RequestInput, binary: memoryview | None) -> np.ndarray:
             + ", ".join(INPUT_DATATYPES)
         )
     shape = tensor.shape
+    if len(shape) > MAX_DIMS:
+        raise ProtocolError(
+            f"input shape has {len(shape)} dimensions; a tensor has at most {MAX_DIMS}"
+        )
     if len(shape) < 2 or shape[0] < 1 or any(size < 0 for size in shape):
         raise ProtocolError(f"input shape must be [n, features...] with n >= 1, not {shape}")
     count = math.prod(shape)
@@ -189,6 +195,11 @@ def _json_values(tensor: RequestInput, dtype: np.dtype[Any], count: int) -> np.n
             f"{tensor.datatype}: not strings or booleans, not a bare number or an object, not "
             "numbers beside lists in one list"
         ) from None
+    depth = _depth(tensor.data)
+    if depth > MAX_DIMS:
+        raise ProtocolError(
+            f"input data is nested {depth} lists deep; a tensor has at most {MAX_DIMS} dimensions"
+        )
     try:
         values = np.asarray(tensor.data)
     except ValueError:
@@ -243,6 +254,15 @@ def _check_float_range(tensor: RequestInput, values: np.ndarray, dtype: np.dtype
             f"{values.reshape(-1)[index]:g}, beyond the range of datatype {tensor.datatype} "
             f"(±{limit:g})"
         )
+
+
+def _depth(data: Any) -> int:
+    """How many lists deep the first element lies (validated data nests evenly or is ragged)."""
+    depth = 0
+    while isinstance(data, list):
+        depth += 1
+        data = data[0] if data else None
+    return depth
 
 
 @dataclass(frozen=True)

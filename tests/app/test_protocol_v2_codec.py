@@ -157,6 +157,40 @@ def test_json_values_mean_what_the_same_binary_values_mean(
     np.testing.assert_array_equal(from_json, from_binary)
 
 
+def nested(depth: int) -> Any:
+    data: Any = 1
+    for _ in range(depth):
+        data = [data]
+    return data
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        # NumPy holds at most 64 dimensions: reshaping to these raised a ValueError, a 500.
+        (raw(tensor(shape=[1] * 65, data=[1])), "input shape has 65 dimensions; a tensor has"),
+        (
+            raw(tensor(shape=[1] * 100, parameters={"binary_data_size": 4}), SIX_FLOATS[:4]),
+            "input shape has 100 dimensions",
+        ),
+        # Was "input data is ragged".
+        (raw(tensor(shape=[1, 1], data=nested(65))), "input data is nested 65 lists deep"),
+    ],
+)
+def test_tensors_numpy_cannot_hold_are_protocol_errors(
+    body: tuple[bytes, str | None], message: str
+) -> None:
+    with pytest.raises(ProtocolError) as refused:
+        parse_request(*body)
+    assert refused.value.status_code == 400
+    assert message in refused.value.message
+
+
+def test_a_tensor_of_64_dimensions_is_read() -> None:
+    _, X = parse_request(*raw(tensor(shape=[1] * 64, data=nested(64))))
+    assert X.shape == (1,) * 64
+
+
 def test_binary_data_without_the_header_length_says_what_is_missing() -> None:
     """It said ": Invalid JSON: trailing characters at line 1 column 98"."""
     body, _ = raw(tensor(parameters={"binary_data_size": 24}), SIX_FLOATS)

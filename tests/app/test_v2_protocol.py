@@ -131,6 +131,8 @@ def test_nested_integer_data_and_protocol_errors(
         ("/v2/models/ints/infer", tensor(datatype="INT8", data=[1, 2, 3, 4, 5, 300]), 400, "range"),
         ("/v2/models/ints/infer", tensor(datatype="INT32", data=[1.5] * 6), 400, "integers"),
         ("/v2/models/ints/infer", tensor(data=[[1, 2, 3], [4, 5]]), 400, "ragged"),
+        # A 500: NumPy cannot reshape to more than 64 dimensions.
+        ("/v2/models/ints/infer", tensor(shape=[1] * 65, data=[1]), 400, "65 dimensions"),
         ("/v2/models/ints/infer", tensor(data=["a"] * 6), 400, "numbers"),
         ("/v2/models/ints/infer", tensor(name="x"), 400, "'input'"),
         (
