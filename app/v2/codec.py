@@ -283,12 +283,15 @@ def wanted_outputs(request: InferenceRequest, specs: dict[str, Any]) -> list[Wan
     all_binary = _flag(request.parameters, "binary_data_output", False)
     if not request.outputs:
         return [WantedOutput(name, all_binary) for name in specs]
-    wanted = []
+    wanted: list[WantedOutput] = []
     for output in request.outputs:
         if output.name not in specs:
             raise ProtocolError(
                 f"unknown output {output.name!r}; the model has " + ", ".join(specs)
             )
+        # As Triton: a second copy would be answered twice, and clients read only the first.
+        if any(earlier.name == output.name for earlier in wanted):
+            raise ProtocolError(f"output {output.name!r} is requested more than once")
         if (output.parameters or {}).get("classification"):
             raise ProtocolError("the classification extension is not supported; ask for outputs")
         wanted.append(

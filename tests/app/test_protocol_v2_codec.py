@@ -280,6 +280,11 @@ def test_json_only_answers_carry_no_header_length() -> None:
         ([{"name": "logits"}], "unknown output"),
         ([{"name": "predictions", "parameters": {"classification": 2}}], "classification"),
         ([{"name": "predictions", "parameters": {"binary_data": "yes"}}], "true or false"),
+        # Was answered twice, once as JSON and once as binary data.
+        (
+            [{"name": "predictions"}, {"name": "predictions", "parameters": {"binary_data": True}}],
+            "'predictions' is requested more than once",
+        ),
     ],
 )
 def test_unanswerable_outputs_are_protocol_errors(outputs: list[Any], message: str) -> None:
