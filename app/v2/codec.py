@@ -26,14 +26,13 @@ import orjson
 from pydantic import StrictFloat, StrictInt, TypeAdapter, ValidationError
 from typing_extensions import TypeAliasType
 
+from app.schemas.common import MAX_ARRAY_DIMS
 from app.serving import Inference
 from app.v2.schemas import InferenceRequest, RequestInput
 from app.validation import error_details, summarize
 
 PROTOCOL_PREFIX = "/v2"
 INPUT_NAME = "input"
-# NumPy's limit on an array's dimensions: a deeper shape or nesting cannot be an array.
-MAX_DIMS = 64
 PLATFORM = "dnn-service_numpy"
 # Inputs may come in any of these; the inference service casts them to the network's dtype.
 INPUT_DATATYPES: dict[str, np.dtype[Any]] = {
@@ -163,9 +162,9 @@ def decode_input(tensor: RequestInput, binary: memoryview | None) -> np.ndarray:
             + ", ".join(INPUT_DATATYPES)
         )
     shape = tensor.shape
-    if len(shape) > MAX_DIMS:
+    if len(shape) > MAX_ARRAY_DIMS:
         raise ProtocolError(
-            f"input shape has {len(shape)} dimensions; a tensor has at most {MAX_DIMS}"
+            f"input shape has {len(shape)} dimensions; a tensor has at most {MAX_ARRAY_DIMS}"
         )
     if len(shape) < 2 or shape[0] < 1 or any(size < 0 for size in shape):
         raise ProtocolError(f"input shape must be [n, features...] with n >= 1, not {shape}")
@@ -196,9 +195,10 @@ def _json_values(tensor: RequestInput, dtype: np.dtype[Any], count: int) -> np.n
             "numbers beside lists in one list"
         ) from None
     depth = _depth(tensor.data)
-    if depth > MAX_DIMS:
+    if depth > MAX_ARRAY_DIMS:
         raise ProtocolError(
-            f"input data is nested {depth} lists deep; a tensor has at most {MAX_DIMS} dimensions"
+            f"input data is nested {depth} lists deep; a tensor has at most "
+            f"{MAX_ARRAY_DIMS} dimensions"
         )
     try:
         values = np.asarray(tensor.data)
