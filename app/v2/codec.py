@@ -206,10 +206,7 @@ def _json_values(tensor: RequestInput, dtype: np.dtype[Any], count: int) -> np.n
         raise ProtocolError("input data is ragged; nested lists must match the shape") from None
     if values.dtype.kind not in "iuf":
         # Every element is a number (checked above): NumPy keeps objects for ints beyond 64 bits.
-        raise ProtocolError(
-            f"input {tensor.name!r} data holds an integer beyond 64 bits, out of range for "
-            f"datatype {tensor.datatype}"
-        )
+        values = _wide_integers(tensor, dtype)
     if values.size != count:
         raise ProtocolError(f"input data holds {values.size} values; {tensor.shape} needs {count}")
     if dtype.kind in "iu":
@@ -217,6 +214,20 @@ def _json_values(tensor: RequestInput, dtype: np.dtype[Any], count: int) -> np.n
     _check_float_range(tensor, values, dtype)
     # JSON data means what the same values sent as binary data mean: 0.1 as FP16 is 0.0999755.
     return values.astype(dtype)
+
+
+def _wide_integers(tensor: RequestInput, dtype: np.dtype[Any]) -> np.ndarray:
+    """Data with integers beyond 64 bits as float64, which a float datatype may hold (1e30
+    written out in digits is an FP32 value); refused for integer datatypes and beyond float64."""
+    if dtype.kind == "f":
+        try:
+            return np.asarray(tensor.data, dtype=np.float64)
+        except OverflowError:
+            pass
+    raise ProtocolError(
+        f"input {tensor.name!r} data holds an integer beyond 64 bits, out of range for "
+        f"datatype {tensor.datatype}"
+    )
 
 
 def _integers(tensor: RequestInput, values: np.ndarray, dtype: np.dtype[Any]) -> np.ndarray:

@@ -120,6 +120,7 @@ def test_malformed_requests_are_protocol_errors(
         ("INT32", [1e400, 0, 0, 0, 0, 0], "must be integers"),
         ("UINT64", [2**64, 0, 0, 0, 0, 0], "out of range for datatype UINT64"),
         ("FP64", [10**400, 0, 0, 0, 0, 0], "out of range for datatype FP64"),
+        ("FP16", [10**30, 0, 0, 0, 0, 0], "element 0 (row-major) is 1e+30, beyond the range of"),
     ],
 )
 def test_json_values_beyond_their_datatype_are_refused_naming_the_input(
@@ -138,6 +139,9 @@ def test_json_values_beyond_their_datatype_are_refused_naming_the_input(
     [
         ("FP16", "<f2", [65504, -65504, 0.1, 1e-8, 0, 1]),
         ("FP32", "<f4", [3.4e38, 0.1, 0, 0, 0, 1]),
+        # An integer beyond 64 bits is still a float: it was refused as "not numbers".
+        ("FP32", "<f4", [10**30, -(10**38), 0, 0, 0, 1]),
+        ("FP64", "<f8", [10**300, 2**64, 0, 0, 0, 1]),
         ("INT64", "<i8", [2**63 - 1, -(2**63), 0, 0, 0, 1.0]),
         # Beyond int64 the JSON numbers arrive as float64, whose 2**64 - 1 is 2**64.
         ("UINT64", "<u8", [2**64 - 1, 2**63, 0, 0, 0, 1.0]),
