@@ -210,6 +210,21 @@ def test_triton_client_with_its_default_arguments(
         triton_client.get_model_config("nope")
     assert missing.value.status() == "404" and "does not exist" in missing.value.message()
 
+    # async_infer: concurrent requests, each answered under its own id, counted like the rest.
+    pending = [
+        triton_client.async_infer("defaults", [tensor], request_id=f"a{i}") for i in range(4)
+    ]
+    for i, handle in enumerate(pending):
+        result = handle.get_result()
+        assert result.get_response()["id"] == f"a{i}"
+        np.testing.assert_array_equal(result.as_numpy("probabilities"), probabilities)
+    with pytest.raises(InferenceServerException) as no_version:
+        triton_client.async_infer("defaults", [tensor], model_version="2").get_result()
+    assert no_version.value.status() == "404"
+    counted = triton_client.get_inference_statistics("defaults", "1")["model_stats"][0]
+    assert counted["execution_count"] == 3 + 4
+    assert counted["inference_count"] == 27 + 4 * 9
+
 
 def test_every_v2_path_answers_errors_in_the_protocols_shape(
     client: httpx.Client, data: tuple[np.ndarray, list[str]]
