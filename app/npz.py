@@ -20,6 +20,7 @@ from typing import IO
 import numpy as np
 
 from app.errors import InvalidInput, LimitExceeded, PayloadTooLarge
+from app.schemas.common import MAX_ARRAY_DIMS
 
 MEMBERS = ("X.npy", "y.npy")
 # Two members need a few hundred bytes of central directory; more is not an archive of X and y.
@@ -115,6 +116,10 @@ def _read_header(stream: IO[bytes], name: str) -> NpyHeader:
         raise _problem(f"{name} has a malformed .npy header") from exc
     if any(int(d) < 0 for d in shape):
         raise _problem(f"{name} has a malformed .npy header (a negative dimension)")
+    if len(shape) > MAX_ARRAY_DIMS:
+        raise _problem(
+            f"{name} declares {len(shape)} dimensions; an array has at most {MAX_ARRAY_DIMS}"
+        )
     if dtype.hasobject or dtype.fields is not None or dtype.subdtype is not None:
         raise _problem(
             f"{name} holds object or structured data, which is never loaded; "

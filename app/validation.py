@@ -22,7 +22,8 @@ def error_details(
 
 def summarize(details: list[dict[str, Any]]) -> str:
     first = details[0]
-    where = ".".join(str(part) for part in first["loc"])
+    # No location: the whole body (a JSON syntax error), which said ": Invalid JSON: ...".
+    where = ".".join(str(part) for part in first["loc"]) or "body"
     more = f" (and {len(details) - 1} more problem(s))" if len(details) > 1 else ""
     return f"{where}: {first['msg']}{more}"
 

@@ -33,6 +33,8 @@ class Page(BaseModel):
 
 # Bounds that keep every integer the API accepts inside a 32-bit database column.
 MAX_INDEX = 2**31 - 1
+# NumPy's limit on an array's dimensions: a shape with more cannot be read into an array.
+MAX_ARRAY_DIMS = 64
 Limit = Annotated[int, Query(ge=1, le=500, description="items per page")]
 Offset = Annotated[int, Query(ge=0, le=MAX_INDEX, description="items to skip")]
 Since = Annotated[int, Query(ge=0, le=MAX_INDEX, description="only points with a larger iteration")]

@@ -26,6 +26,7 @@ import orjson
 from pydantic import StrictFloat, StrictInt, TypeAdapter, ValidationError
 from typing_extensions import TypeAliasType
 
+from app.schemas.common import MAX_ARRAY_DIMS
 from app.serving import Inference
 from app.v2.schemas import InferenceRequest, RequestInput
 from app.validation import error_details, summarize
@@ -115,7 +116,7 @@ def parse_request(body: bytes, header_length: str | None) -> tuple[InferenceRequ
     try:
         request = InferenceRequest.model_validate_json(header)
     except ValidationError as exc:
-        raise ProtocolError(summarize(error_details(exc.errors()))) from None
+        raise ProtocolError(_header_problem(exc, header_length)) from None
     if len(request.inputs) != 1 or request.inputs[0].name != INPUT_NAME:
         raise ProtocolError(f"the model takes exactly one input tensor, {INPUT_NAME!r}")
     tensor = request.inputs[0]
@@ -134,6 +135,20 @@ def parse_request(body: bytes, header_length: str | None) -> tuple[InferenceRequ
     return request, decode_input(tensor, chunk)
 
 
+def _header_problem(exc: ValidationError, header_length: str | None) -> str:
+    details = error_details(exc.errors())
+    if details[0]["loc"]:  # a field of the header
+        return summarize(details)
+    message = f"the request's JSON header is not valid: {details[0]['msg']}"
+    if header_length is None and "trailing characters" in details[0]["msg"]:
+        # Likely binary tensor data sent without the header that says where the JSON ends.
+        message += (
+            "; binary tensor data after the JSON needs an Inference-Header-Content-Length "
+            "header giving the JSON's length in bytes"
+        )
+    return message
+
+
 def decode_input(tensor: RequestInput, binary: memoryview | None) -> np.ndarray:
     """The tensor's values in its declared shape, [n, features...], checked against its header.
 
@@ -147,6 +162,10 @@ def decode_input(tensor: RequestInput, binary: memoryview | None) -> np.ndarray:
             + ", ".join(INPUT_DATATYPES)
         )
     shape = tensor.shape
+    if len(shape) > MAX_ARRAY_DIMS:
+        raise ProtocolError(
+            f"input shape has {len(shape)} dimensions; a tensor has at most {MAX_ARRAY_DIMS}"
+        )
     if len(shape) < 2 or shape[0] < 1 or any(size < 0 for size in shape):
         raise ProtocolError(f"input shape must be [n, features...] with n >= 1, not {shape}")
     count = math.prod(shape)
@@ -175,21 +194,86 @@ def _json_values(tensor: RequestInput, dtype: np.dtype[Any], count: int) -> np.n
             f"{tensor.datatype}: not strings or booleans, not a bare number or an object, not "
             "numbers beside lists in one list"
         ) from None
+    depth = _depth(tensor.data)
+    if depth > MAX_ARRAY_DIMS:
+        raise ProtocolError(
+            f"input data is nested {depth} lists deep; a tensor has at most "
+            f"{MAX_ARRAY_DIMS} dimensions"
+        )
     try:
         values = np.asarray(tensor.data)
     except ValueError:
         raise ProtocolError("input data is ragged; nested lists must match the shape") from None
     if values.dtype.kind not in "iuf":
-        raise ProtocolError(f"input data must be numbers of datatype {tensor.datatype}")
+        # Every element is a number (checked above): NumPy keeps objects for ints beyond 64 bits.
+        values = _wide_integers(tensor, dtype)
     if values.size != count:
         raise ProtocolError(f"input data holds {values.size} values; {tensor.shape} needs {count}")
     if dtype.kind in "iu":
-        if values.dtype.kind == "f" and not (values == np.round(values)).all():
-            raise ProtocolError(f"input data must be integers for datatype {tensor.datatype}")
-        limits = np.iinfo(dtype)
-        if values.size and (values.min() < limits.min or values.max() > limits.max):
-            raise ProtocolError(f"input data is out of range for datatype {tensor.datatype}")
-    return values
+        return _integers(tensor, values, dtype)
+    _check_float_range(tensor, values, dtype)
+    # JSON data means what the same values sent as binary data mean: 0.1 as FP16 is 0.0999755.
+    return values.astype(dtype)
+
+
+def _wide_integers(tensor: RequestInput, dtype: np.dtype[Any]) -> np.ndarray:
+    """Data with integers beyond 64 bits as float64, which a float datatype may hold (1e30
+    written out in digits is an FP32 value); refused for integer datatypes and beyond float64."""
+    if dtype.kind == "f":
+        try:
+            return np.asarray(tensor.data, dtype=np.float64)
+        except OverflowError:
+            pass
+    raise ProtocolError(
+        f"input {tensor.name!r} data holds an integer beyond 64 bits, out of range for "
+        f"datatype {tensor.datatype}"
+    )
+
+
+def _integers(tensor: RequestInput, values: np.ndarray, dtype: np.dtype[Any]) -> np.ndarray:
+    """The values in the integer datatype, refused unless each is an integer it holds."""
+    if values.dtype.kind == "f" and not (np.isfinite(values) & (values == np.round(values))).all():
+        raise ProtocolError(
+            f"input {tensor.name!r} data must be integers for datatype {tensor.datatype}"
+        )
+    if not values.size:
+        return values.astype(dtype)
+    # Floats, and ints beyond int64, arrive as float64, which rounds 2**64 - 1 up to 2**64 and
+    # 2**63 down to a float equal to 2**63 - 1: range and cast read the exact values then.
+    exact = values if values.dtype.kind in "iu" else np.asarray(tensor.data, dtype=object)
+    limits = np.iinfo(dtype)
+    if int(exact.min()) < limits.min or int(exact.max()) > limits.max:
+        raise ProtocolError(
+            f"input {tensor.name!r} data is out of range for datatype {tensor.datatype} "
+            f"[{limits.min}, {limits.max}]"
+        )
+    return exact.astype(dtype)
+
+
+def _check_float_range(tensor: RequestInput, values: np.ndarray, dtype: np.dtype[Any]) -> None:
+    """Refuse finite values the datatype cannot hold: cast, 70000 as FP16 would be infinity.
+
+    NaN and infinities pass; the inference service refuses them for every datatype alike.
+    """
+    limit = float(np.finfo(dtype).max)
+    with np.errstate(invalid="ignore"):
+        beyond = np.flatnonzero(np.isfinite(values) & (np.abs(values) > limit))
+    if len(beyond):
+        index = int(beyond[0])
+        raise ProtocolError(
+            f"input {tensor.name!r} element {index} (row-major) is "
+            f"{values.reshape(-1)[index]:g}, beyond the range of datatype {tensor.datatype} "
+            f"(±{limit:g})"
+        )
+
+
+def _depth(data: Any) -> int:
+    """How many lists deep the first element lies (validated data nests evenly or is ragged)."""
+    depth = 0
+    while isinstance(data, list):
+        depth += 1
+        data = data[0] if data else None
+    return depth
 
 
 @dataclass(frozen=True)
@@ -210,12 +294,15 @@ def wanted_outputs(request: InferenceRequest, specs: dict[str, Any]) -> list[Wan
     all_binary = _flag(request.parameters, "binary_data_output", False)
     if not request.outputs:
         return [WantedOutput(name, all_binary) for name in specs]
-    wanted = []
+    wanted: list[WantedOutput] = []
     for output in request.outputs:
         if output.name not in specs:
             raise ProtocolError(
                 f"unknown output {output.name!r}; the model has " + ", ".join(specs)
             )
+        # As Triton: a second copy would be answered twice, and clients read only the first.
+        if any(earlier.name == output.name for earlier in wanted):
+            raise ProtocolError(f"output {output.name!r} is requested more than once")
         if (output.parameters or {}).get("classification"):
             raise ProtocolError("the classification extension is not supported; ask for outputs")
         wanted.append(

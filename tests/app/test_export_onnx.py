@@ -63,6 +63,35 @@ def test_graph_matches_the_core_forward_pass(activation: str, output: str, dtype
     np.testing.assert_array_equal(result["class_index"], expected.argmax(axis=1))
 
 
+@pytest.mark.parametrize("standardized", [True, False])
+@pytest.mark.parametrize("hidden", [[], [4]])
+@pytest.mark.parametrize("output", sorted(ACTIVATE))
+def test_batches_of_zero_and_one_rows(output: str, hidden: list[int], standardized: bool) -> None:
+    rng = np.random.default_rng(11)
+    n_out = {"sigmoid": 1, "softmax": 3, "identity": 1}[output]
+    net = Network([5, *hidden, n_out], "tanh", output, init="xavier", seed=4)
+    if standardized:
+        net.feature_mean = rng.normal(size=5).astype(np.float32)
+        net.feature_scale = (rng.random(5) + 0.5).astype(np.float32)
+    data = to_onnx(net)
+    onnx.checker.check_model(onnx.load_from_string(data), full_check=True)
+    width = 2 if output == "sigmoid" else n_out
+
+    empty = run_onnx(data, np.zeros((0, 5)))
+    assert [value.shape[0] for value in empty.values()] == [0] * len(empty)
+    assert next(iter(empty.values())).shape == (0, width)
+
+    X = rng.normal(size=(1, 5))
+    one = run_onnx(data, X)
+    if output == "identity":
+        expected = net.forward(net.prepare_inputs(X.astype(np.float32)))
+        np.testing.assert_allclose(one["predictions"], expected, atol=TOLERANCE, rtol=0)
+    else:
+        expected = net.predict_proba(X.astype(np.float32))
+        np.testing.assert_allclose(one["probabilities"], expected, atol=TOLERANCE, rtol=0)
+        assert one["class_index"].shape == (1,)
+
+
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_a_probability_of_one_half_is_class_one_as_in_predict(dtype: str) -> None:
     # All weights zero: p = 0.5 for every row, which the core's predict calls class 1.
@@ -172,6 +201,29 @@ def test_onnxruntime_equals_predict(service: dict[str, Any], kind: str) -> None:
     )
     labels = [classes[index] for index in result["class_index"]]
     assert labels == predicted["predictions"]
+
+
+@pytest.mark.slow
+def test_a_float64_model_matches_predict_on_float64_rows(service: dict[str, Any]) -> None:
+    """/predict reads float64 rows in full; the graph takes float32 and computes in float64."""
+    alice: httpx.Client = service["alice"]
+    X, y = classes_problem(200, 3, seed=5)
+    upload = alice.post("/datasets", json=json_dataset(X, y, "wide"))
+    assert upload.status_code == 201, upload.text
+    model_id = train_model(alice, upload.json()["id"], "onnx-wide", dtype="float64")
+    exported = alice.get(f"/models/{model_id}/onnx")
+    assert exported.status_code == 200, exported.text
+    props = {p.key: p.value for p in onnx.load_from_string(exported.content).metadata_props}
+    assert props["dtype"] == "float64"
+    for rows in (X[:1], X[:50] * 3):
+        body = {"model_id": model_id, "instances": rows.tolist()}
+        predicted = alice.post("/predict", json=body).json()
+        result = run_onnx(exported.content, rows)
+        np.testing.assert_allclose(
+            result["probabilities"], predicted["probabilities"], atol=TOLERANCE, rtol=0
+        )
+        classes = json.loads(props["classes"])
+        assert [classes[i] for i in result["class_index"]] == predicted["predictions"]
 
 
 @pytest.mark.slow

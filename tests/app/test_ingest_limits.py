@@ -141,6 +141,11 @@ def test_decompressed_bytes_are_capped_before_decompressing(small: httpx.Client)
         ({"X.npy": npy(np.zeros(2, dtype=[("a", "f4")])), "y.npy": b""}, "structured"),
         ({"X.npy": npy(np.ones((2, 2))), "y.npy": npy(np.ones(3))[:-8]}, "less data"),
         ({"X.npy": npy_header((-1, 2), "<f4") + bytes(8), "y.npy": npy(np.ones(2))}, "malformed"),
+        # The reshape to these raised NumPy's ValueError: a 500.
+        (
+            {"X.npy": npy_header((2,) + (1,) * 70, "<f4") + bytes(8), "y.npy": npy(np.ones(2))},
+            "X.npy declares 71 dimensions; an array has at most 64",
+        ),
         ({"X.npy": npy_header((2, 2), "<M8[s]") + bytes(32), "y.npy": npy(np.ones(2))}, "dtype"),
         ({"X.npy": npy(np.ones((2, 2))) + b"trailing", "y.npy": npy(np.ones(2))}, "more data"),
     ],

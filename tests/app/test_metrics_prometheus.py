@@ -173,3 +173,41 @@ def test_route_labels_are_the_served_templates_and_methods_are_bounded(
     assert not any(method.startswith("FOO") for method in methods)
     other = (("method", "<other>"), ("route", "/predict"), ("status", "405"))
     assert samples[("dnn_http_requests_total", other)] == 3
+
+
+def test_hostile_paths_add_no_series(client: httpx.Client) -> None:
+    """Random paths, methods and route parameters, v2 errors and redirects: after one round
+    has created the series each (method, route, status) needs, a second round of new random
+    values adds none."""
+    rng = np.random.default_rng(4)
+
+    def token() -> str:
+        return "".join(rng.choice(list("abcdefghijklmnopqrstuvwxyz0123456789"), 10))
+
+    def burst() -> None:
+        for _ in range(15):
+            word = token()
+            paths = [
+                f"/{word}",
+                f"/v2/{word}",
+                f"/v2/models/{word}/{word}",
+                f"/v2/models/{word}/versions/{word}/infer",
+                f"/static/{word}",
+                f"/jobs/{word}/",
+                f"/%2e%2e/{word}",
+            ]
+            for path in paths:
+                for method in ("GET", "POST", "OPTIONS", word.upper()):
+                    client.request(method, path)
+            client.get(f"/jobs/{word}/events")
+            client.get(f"/v2/models/{word}/ready")
+            client.post(f"/v2/models/{word}/infer", content=b"{")
+
+    scrape(client)  # the scrape's own series, counted from the next one on
+    burst()
+    first = set(scrape(client))
+    burst()
+    second = set(scrape(client))
+    assert second == first
+    routes = {dict(labels).get("route") for _, labels in second} - {None}
+    assert routes <= set(client.get("/openapi.json").json()["paths"]) | {"<unmatched>"}

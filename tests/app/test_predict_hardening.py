@@ -105,6 +105,16 @@ def test_integers_are_numbers(server: tuple[httpx.Client, Path], model_id: str) 
     assert response.status_code == 200, response.text
 
 
+def test_a_body_that_is_not_json_is_named_the_body(server: tuple[httpx.Client, Path]) -> None:
+    http, _ = server
+    response = http.post(
+        "/predict", content=b"{not json", headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 422, response.text
+    message = response.json()["error"]["message"]
+    assert message == "body: Invalid JSON: key must be a string at line 1 column 2"
+
+
 def test_the_npy_body_is_in_the_openapi_document(server: tuple[httpx.Client, Path]) -> None:
     http, _ = server
     operation = http.get("/openapi.json").json()["paths"]["/predict"]["post"]

@@ -107,6 +107,108 @@ def test_malformed_requests_are_protocol_errors(
     assert message.lower() in refused.value.message.lower()
 
 
+@pytest.mark.parametrize(
+    ("datatype", "data", "message"),
+    [
+        # These became infinity in the float32 cast (or passed unchanged to a float64 model).
+        ("FP16", [70000, 0, 0, 0, 0, 0], "element 0 (row-major) is 70000, beyond the range of "),
+        ("FP16", [0, 0, 0, 0, 0, -65520], "element 5 (row-major) is -65520"),
+        ("FP32", [[0, 0, 0], [0, 1e39, 0]], "element 4 (row-major) is 1e+39"),
+        # float64(2**63) equals float64(2**63 - 1): the limit was compared after rounding.
+        ("INT64", [2**63, 0, 0, 0, 0, 0], "out of range for datatype INT64"),
+        ("INT64", [2**63, 0.5, 0, 0, 0, 0], "must be integers"),
+        ("INT32", [1e400, 0, 0, 0, 0, 0], "must be integers"),
+        ("UINT64", [2**64, 0, 0, 0, 0, 0], "out of range for datatype UINT64"),
+        ("FP64", [10**400, 0, 0, 0, 0, 0], "out of range for datatype FP64"),
+        ("FP16", [10**30, 0, 0, 0, 0, 0], "element 0 (row-major) is 1e+30, beyond the range of"),
+    ],
+)
+def test_json_values_beyond_their_datatype_are_refused_naming_the_input(
+    datatype: str, data: list[Any], message: str
+) -> None:
+    with pytest.raises(ProtocolError) as refused:
+        parse_request(*raw(tensor(datatype=datatype, data=data)))
+    assert refused.value.status_code == 400
+    assert "input 'input'" in refused.value.message
+    assert message in refused.value.message
+    assert datatype in refused.value.message
+
+
+@pytest.mark.parametrize(
+    ("datatype", "dtype", "data"),
+    [
+        ("FP16", "<f2", [65504, -65504, 0.1, 1e-8, 0, 1]),
+        ("FP32", "<f4", [3.4e38, 0.1, 0, 0, 0, 1]),
+        # An integer beyond 64 bits is still a float: it was refused as "not numbers".
+        ("FP32", "<f4", [10**30, -(10**38), 0, 0, 0, 1]),
+        ("FP64", "<f8", [10**300, 2**64, 0, 0, 0, 1]),
+        ("INT64", "<i8", [2**63 - 1, -(2**63), 0, 0, 0, 1.0]),
+        # Beyond int64 the JSON numbers arrive as float64, whose 2**64 - 1 is 2**64.
+        ("UINT64", "<u8", [2**64 - 1, 2**63, 0, 0, 0, 1.0]),
+        ("UINT8", "<u1", [255, 0, 0, 0, 0, 1]),
+    ],
+)
+def test_json_values_mean_what_the_same_binary_values_mean(
+    datatype: str, dtype: str, data: list[Any]
+) -> None:
+    exact = np.array(data, dtype=object).astype(dtype).reshape(2, 3)
+    binary = tensor(datatype=datatype, parameters={"binary_data_size": exact.nbytes})
+
+    _, from_json = parse_request(*raw(tensor(datatype=datatype, data=data)))
+    _, from_binary = parse_request(*raw(binary, exact.tobytes()))
+
+    assert from_json.dtype == from_binary.dtype == np.dtype(dtype)
+    np.testing.assert_array_equal(from_json, from_binary)
+
+
+def nested(depth: int) -> Any:
+    data: Any = 1
+    for _ in range(depth):
+        data = [data]
+    return data
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        # NumPy holds at most 64 dimensions: reshaping to these raised a ValueError, a 500.
+        (raw(tensor(shape=[1] * 65, data=[1])), "input shape has 65 dimensions; a tensor has"),
+        (
+            raw(tensor(shape=[1] * 100, parameters={"binary_data_size": 4}), SIX_FLOATS[:4]),
+            "input shape has 100 dimensions",
+        ),
+        # Was "input data is ragged".
+        (raw(tensor(shape=[1, 1], data=nested(65))), "input data is nested 65 lists deep"),
+    ],
+)
+def test_tensors_numpy_cannot_hold_are_protocol_errors(
+    body: tuple[bytes, str | None], message: str
+) -> None:
+    with pytest.raises(ProtocolError) as refused:
+        parse_request(*body)
+    assert refused.value.status_code == 400
+    assert message in refused.value.message
+
+
+def test_a_tensor_of_64_dimensions_is_read() -> None:
+    _, X = parse_request(*raw(tensor(shape=[1] * 64, data=nested(64))))
+    assert X.shape == (1,) * 64
+
+
+def test_binary_data_without_the_header_length_says_what_is_missing() -> None:
+    """It said ": Invalid JSON: trailing characters at line 1 column 98"."""
+    body, _ = raw(tensor(parameters={"binary_data_size": 24}), SIX_FLOATS)
+    with pytest.raises(ProtocolError) as refused:
+        parse_request(body, None)
+    message = refused.value.message
+    assert message.startswith("the request's JSON header is not valid: Invalid JSON: trailing")
+    assert "needs an Inference-Header-Content-Length header" in message
+    with pytest.raises(ProtocolError) as not_json:
+        parse_request(b"{not json", None)
+    assert not_json.value.message.startswith("the request's JSON header is not valid: ")
+    assert "Inference-Header-Content-Length" not in not_json.value.message
+
+
 @pytest.mark.parametrize("header", ["²", "-1", "99999", "x"])
 def test_a_header_length_outside_the_body_is_refused(header: str) -> None:
     with pytest.raises(ProtocolError, match="Inference-Header-Content-Length"):
@@ -182,6 +284,11 @@ def test_json_only_answers_carry_no_header_length() -> None:
         ([{"name": "logits"}], "unknown output"),
         ([{"name": "predictions", "parameters": {"classification": 2}}], "classification"),
         ([{"name": "predictions", "parameters": {"binary_data": "yes"}}], "true or false"),
+        # Was answered twice, once as JSON and once as binary data.
+        (
+            [{"name": "predictions"}, {"name": "predictions", "parameters": {"binary_data": True}}],
+            "'predictions' is requested more than once",
+        ),
     ],
 )
 def test_unanswerable_outputs_are_protocol_errors(outputs: list[Any], message: str) -> None:

@@ -21,13 +21,10 @@ def train(client: httpx.Client, name: str, features: np.ndarray, labels: list[An
     return train_on(client, name, {"dataset": {"features": features.tolist(), "labels": labels}})
 
 
-def train_on(client: httpx.Client, name: str, dataset: dict[str, Any]) -> str:
+def train_on(client: httpx.Client, name: str, dataset: dict[str, Any], **changes: Any) -> str:
     """The model id of a finished job on dataset ({"dataset": ...} or {"dataset_id": ...})."""
-    body = {
-        "name": name,
-        **dataset,
-        "hyperparameters": {"hidden_layers": [6], "n_iterations": 150, "learning_rate": 0.05},
-    }
+    hyperparameters = {"hidden_layers": [6], "n_iterations": 150, "learning_rate": 0.05}
+    body = {"name": name, **dataset, "hyperparameters": {**hyperparameters, **changes}}
     submitted = client.post("/train", json=body)
     assert submitted.status_code == 202, submitted.text
     job_id = submitted.json()["job_id"]
@@ -134,6 +131,8 @@ def test_nested_integer_data_and_protocol_errors(
         ("/v2/models/ints/infer", tensor(datatype="INT8", data=[1, 2, 3, 4, 5, 300]), 400, "range"),
         ("/v2/models/ints/infer", tensor(datatype="INT32", data=[1.5] * 6), 400, "integers"),
         ("/v2/models/ints/infer", tensor(data=[[1, 2, 3], [4, 5]]), 400, "ragged"),
+        # A 500: NumPy cannot reshape to more than 64 dimensions.
+        ("/v2/models/ints/infer", tensor(shape=[1] * 65, data=[1]), 400, "65 dimensions"),
         ("/v2/models/ints/infer", tensor(data=["a"] * 6), 400, "numbers"),
         ("/v2/models/ints/infer", tensor(name="x"), 400, "'input'"),
         (
@@ -210,6 +209,21 @@ def test_triton_client_with_its_default_arguments(
     with pytest.raises(InferenceServerException) as missing:
         triton_client.get_model_config("nope")
     assert missing.value.status() == "404" and "does not exist" in missing.value.message()
+
+    # async_infer: concurrent requests, each answered under its own id, counted like the rest.
+    pending = [
+        triton_client.async_infer("defaults", [tensor], request_id=f"a{i}") for i in range(4)
+    ]
+    for i, handle in enumerate(pending):
+        result = handle.get_result()
+        assert result.get_response()["id"] == f"a{i}"
+        np.testing.assert_array_equal(result.as_numpy("probabilities"), probabilities)
+    with pytest.raises(InferenceServerException) as no_version:
+        triton_client.async_infer("defaults", [tensor], model_version="2").get_result()
+    assert no_version.value.status() == "404"
+    counted = triton_client.get_inference_statistics("defaults", "1")["model_stats"][0]
+    assert counted["execution_count"] == 3 + 4
+    assert counted["inference_count"] == 27 + 4 * 9
 
 
 def test_every_v2_path_answers_errors_in_the_protocols_shape(
@@ -305,3 +319,34 @@ def test_probes_may_ask_with_head(client: httpx.Client) -> None:
     # The document lists the GETs only.
     paths = client.get("/openapi.json").json()["paths"]
     assert not any("head" in paths[path] for path in ("/v2", "/v2/health/live", "/healthz"))
+
+
+def test_json_values_beyond_their_datatype_are_refused_naming_the_input(
+    live_server: LiveServer, client: httpx.Client, data: tuple[np.ndarray, list[str]]
+) -> None:
+    """A float64 model held 1e39 sent as FP32 and 70000 as FP16: it answered for values the
+    declared datatype cannot hold (a float32 model turned the FP16 one into 70000 too)."""
+    X, labels = data
+    train_on(
+        client, "wide", {"dataset": {"features": X.tolist(), "labels": labels}}, dtype="float64"
+    )
+
+    for datatype, value, limit in (("FP32", 1e39, "3.40282e+38"), ("FP16", 70000, "65504")):
+        tensor = {"name": "input", "shape": [1, 3], "datatype": datatype, "data": [0, value, 0]}
+        refused = client.post("/v2/models/wide/infer", json={"inputs": [tensor]})
+        assert refused.status_code == 400, refused.text
+        error = refused.json()["error"]
+        assert error == (
+            f"input 'input' element 1 (row-major) is {value:g}, beyond the range of datatype "
+            f"{datatype} (±{limit})"
+        )
+
+    # What tritonclient sends as JSON now means what it sends as binary data.
+    rows = np.array([[0.1, -1.3, 2.7]], dtype=np.float16)
+    triton_client = triton.InferenceServerClient(f"127.0.0.1:{live_server.port}")
+    answers = []
+    for binary in (True, False):
+        tensor = triton.InferInput("input", [1, 3], "FP16")
+        tensor.set_data_from_numpy(rows, binary_data=binary)
+        answers.append(triton_client.infer("wide", [tensor]).as_numpy("probabilities"))
+    np.testing.assert_array_equal(answers[0], answers[1])
