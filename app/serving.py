@@ -71,8 +71,15 @@ class Inference:
 
 
 def parse_version(text: str, max_version: int) -> int | None:
-    """A version number from a URL segment, or None; ``"²".isdigit()`` is true, so ASCII only."""
-    if text.isascii() and text.isdigit() and len(text) <= 10 and 1 <= int(text) <= max_version:
+    """A version number from a URL segment, or None; ``"²".isdigit()`` is true, so ASCII only,
+    and no leading zero ("01"), which the documented pattern refuses."""
+    if (
+        text.isascii()
+        and text.isdigit()
+        and not text.startswith("0")
+        and len(text) <= 10
+        and int(text) <= max_version
+    ):
         return int(text)
     return None
 

@@ -272,6 +272,8 @@ def test_the_documented_version_pattern_is_what_the_routes_read(client: httpx.Cl
         assert (re.fullmatch(pattern.strip("^$"), version) is not None) is readable, version
     assert client.get("/v2/models/nope/versions/1").status_code == 404
     assert client.get("/v2/models/nope/versions/0").status_code == 400
+    # What the pattern refuses, the routes refuse: "01" was read as version 1.
+    assert client.get("/v2/models/nope/versions/01").status_code == 400
 
 
 def test_image_models_take_their_sample_shape_or_flat_rows_and_nothing_else(
