@@ -231,9 +231,10 @@ def child(peer: str, workload: Workload, iterations: int) -> dict[str, float | s
 
 
 def steady_speed(stamps: list[float]) -> float:
-    """Iterations/s over the fastest stretch of a tenth of the iterations (at least two),
-    given the start time followed by the time after each iteration."""
-    window = max(2, (len(stamps) - 1) // 10)
+    """Iterations/s over the fastest stretch of a tenth of the iterations (at least two, at
+    most all), given the start time followed by the time after each iteration."""
+    iterations = len(stamps) - 1
+    window = min(iterations, max(2, iterations // 10))
     return window / min(b - a for a, b in zip(stamps, stamps[window:], strict=False))
 
 
