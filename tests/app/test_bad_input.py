@@ -380,6 +380,37 @@ def test_nul_in_a_json_body_is_422_and_stores_nothing(
     assert shared_client.get("/datasets", params={"limit": 500}).json() == before
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        '{"dataset_id": "\\ud800"}',  # passed validation: a 500 hashing the request
+        '{"dataset_id": "a\\udfff"}',
+        '{"dataset": {"name": "x\\ud83d", "features": [[1.0], [2.0]], "labels": [0, 1]}}',
+    ],
+)
+def test_a_lone_surrogate_in_a_json_body_is_422_and_stores_nothing(
+    shared_client: httpx.Client, body: str
+) -> None:
+    before = shared_client.get("/jobs", params={"limit": 500}).json()
+    response = shared_client.post(
+        "/train", content=body.encode(), headers={"content-type": "application/json"}
+    )
+    assert "lone UTF-16 surrogate" in error_of(response, 422)["message"]
+    assert shared_client.get("/jobs", params={"limit": 500}).json() == before
+
+
+def test_a_surrogate_pair_is_one_character(shared_client: httpx.Client) -> None:
+    body = b'{"name": "\\ud83d\\ude00", "features": [[1.0], [2.0]], "labels": [0, 1]}'
+    response = shared_client.post(
+        "/datasets",
+        content=body,
+        headers={"content-type": "application/json"},
+        params={"dedupe": "false"},
+    )
+    assert response.status_code == 201, response.text
+    assert response.json()["name"] == "\U0001f600"
+
+
 def test_an_escaped_backslash_before_u0000_is_just_text(shared_client: httpx.Client) -> None:
     body = b'{"name": "a\\\\u0000", "features": [[1.0], [2.0]], "labels": [0, 1]}'
     response = shared_client.post(
