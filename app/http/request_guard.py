@@ -7,6 +7,9 @@
   on every route and every backend.
 - A lone UTF-16 surrogate escape in a JSON body (`"\\ud800"`): no UTF-8 text holds one, and
   the str it decodes to failed as a 500 wherever it was encoded (hashing, the database).
+- A body with a Content-Encoding (gzip, deflate...): no route decodes one, and read as it is a
+  compressed body was parsed as garbage ("Invalid JSON", a CSV of nonsense) or, under a false
+  "br", silently accepted. 415, naming the one coding accepted, is the answer RFC 9110 gives.
 - A header that must appear once, sent twice (two Authorization headers): the app reads the
   first, a proxy in front of it may check the last; which one counts must never be a guess.
 """
@@ -110,7 +113,7 @@ def _repeated_header(scope: Scope) -> str | None:
 
 class RequestGuard(HttpMiddleware):
     """400 for a singleton header sent twice; 422 for a NUL in the path or query, or a NUL or
-    lone surrogate escape in a JSON body.
+    lone surrogate escape in a JSON body; 415 for a compressed body.
 
     A JSON body is read whole before the route runs (every JSON route reads it whole anyway);
     the chunks are then handed on one by one, so the body is not held twice.
@@ -129,7 +132,20 @@ class RequestGuard(HttpMiddleware):
                 path,
             )
             return
-        if scope.get("method") in ("GET", "HEAD", "DELETE", "OPTIONS") or not _is_json(scope):
+        if scope.get("method") in ("GET", "HEAD", "DELETE", "OPTIONS"):
+            await self.app(scope, receive, send)
+            return
+        coding = dict(scope["headers"]).get(b"content-encoding", b"identity").strip().lower()
+        if coding not in (b"", b"identity"):
+            await _refuse(
+                send,
+                f"Content-Encoding {coding.decode('latin-1')[:40]!r} is not supported: "
+                "send the body uncompressed",
+                path,
+                415,
+            )
+            return
+        if not _is_json(scope):
             await self.app(scope, receive, send)
             return
         scanner = EscapeScanner()
@@ -152,9 +168,13 @@ class RequestGuard(HttpMiddleware):
         await self.app(scope, replay, send)
 
 
+_CODES = {400: "bad_request", 415: "unsupported_media_type", 422: "invalid_input"}
+
+
 async def _refuse(send: Send, message: str, path: str, status: int = 422) -> None:
-    """422 (the status every route with an id, a parameter or a JSON body documents) or 400."""
-    code = "invalid_input" if status == 422 else "bad_request"
+    """422 (the status every route with an id, a parameter or a JSON body documents), 415 or
+    400."""
+    code = _CODES[status]
     error = (
         protocol_error_body(message)
         if is_protocol_path(path)
@@ -167,5 +187,7 @@ async def _refuse(send: Send, message: str, path: str, status: int = 422) -> Non
         (b"content-length", str(len(body)).encode()),
         (b"connection", b"close"),
     ]
+    if status == 415:
+        headers.append((b"accept-encoding", b"identity"))
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})

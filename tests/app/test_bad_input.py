@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gzip
 import io
+import json
 import socket
 from typing import Any
 
@@ -330,6 +332,42 @@ def test_media_types_are_case_insensitive(shared_client: httpx.Client) -> None:
     )
     assert response.status_code == 201, response.text
     assert response.json()["name"] == "upper"
+
+
+@pytest.mark.parametrize(
+    ("path", "content_type", "body", "coding"),
+    [
+        # gzip was parsed as the JSON it is not: "Invalid JSON: expected value".
+        ("/datasets", "application/json", gzip.compress(json.dumps(blobs(20)).encode()), "gzip"),
+        # A body that is not compressed at all under a false "br" was stored as if identity.
+        ("/datasets", "application/json", json.dumps(blobs(20)).encode(), "br"),
+        ("/datasets", "text/csv", gzip.compress(b"a,label\n1,0\n2,1\n"), "GZIP"),
+        ("/train", "application/json", gzip.compress(b'{"dataset_id": "x"}'), "deflate"),
+        ("/predict", "application/json", gzip.compress(b'{"instances": [[1.0]]}'), "gzip"),
+    ],
+)
+def test_a_compressed_body_is_415_and_stores_nothing(
+    shared_client: httpx.Client, path: str, content_type: str, body: bytes, coding: str
+) -> None:
+    before = shared_client.get("/datasets", params={"limit": 500}).json()
+    response = shared_client.post(
+        path, content=body, headers={"content-type": content_type, "content-encoding": coding}
+    )
+    error = error_of(response, 415)
+    assert error["code"] == "unsupported_media_type"
+    assert "Content-Encoding" in error["message"] and "uncompressed" in error["message"]
+    assert response.headers["accept-encoding"] == "identity"
+    assert shared_client.get("/datasets", params={"limit": 500}).json() == before
+
+
+def test_identity_content_encoding_is_the_body_as_sent(shared_client: httpx.Client) -> None:
+    response = shared_client.post(
+        "/datasets",
+        content=json.dumps(blobs(20)).encode(),
+        headers={"content-type": "application/json", "content-encoding": "identity"},
+        params={"dedupe": "false"},
+    )
+    assert response.status_code == 201, response.text
 
 
 @pytest.mark.parametrize(
