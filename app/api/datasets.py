@@ -243,6 +243,9 @@ def get_dataset(dataset_id: str, session: ReadSessionDep, tenant: TenantDep) -> 
 @router.delete("/{dataset_id}", status_code=status.HTTP_204_NO_CONTENT)
 def delete_dataset(dataset_id: str, session: SessionDep, tenant: TenantDep) -> None:
     with session.begin():
+        # A submission holds this lock from before it reads the dataset to its commit, so the
+        # check below sees every job that will use the dataset.
+        jobs.lock_tenant_jobs(session, tenant)
         datasets.get_dataset(session, tenant, dataset_id)
         if jobs.dataset_in_use(session, dataset_id):
             raise Conflict(
