@@ -5,7 +5,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, Field, StrictBool, StrictFloat, StrictInt, StrictStr
 
-from app.schemas.common import FiniteFloat, Page, StrictModel
+from app.schemas.common import Page, StrictFiniteFloat, StrictModel
 
 # Strict members: in lax mode "yes" would become True and "1" would become 1.
 Label = Annotated[
@@ -16,7 +16,7 @@ Label = Annotated[
 
 class DatasetCreate(StrictModel):
     name: str = Field(min_length=1, max_length=200)
-    features: list[list[FiniteFloat]] = Field(
+    features: list[list[StrictFiniteFloat]] = Field(
         min_length=1, description="rows of (n_samples, n_features)"
     )
     labels: list[Label] = Field(min_length=1, description="one label per row")
@@ -24,7 +24,7 @@ class DatasetCreate(StrictModel):
 
 class InlineDataset(StrictModel):
     name: str | None = Field(default=None, min_length=1, max_length=200)
-    features: list[list[FiniteFloat]] = Field(min_length=1)
+    features: list[list[StrictFiniteFloat]] = Field(min_length=1)
     labels: list[Label] = Field(min_length=1)
 
 

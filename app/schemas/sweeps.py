@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, StrictInt, model_validator
 
 from app.db.tables import SweepStatus
 from app.names import ModelName
-from app.schemas.common import FiniteFloat, Page, StrictModel
+from app.schemas.common import Page, StrictFiniteFloat, StrictModel
 
 SweepMetric = Literal["cost", "accuracy", "val_cost", "val_accuracy"]
 # Costs are better lower, accuracies (R² for regression) higher.
@@ -23,8 +23,8 @@ class Range(StrictModel):
     are integers (e.g. n_iterations), real numbers otherwise."""
 
     # No hyperparameter reaches 1e15; the bound keeps every draw a finite float.
-    low: int | FiniteFloat = Field(ge=-RANGE_BOUND, le=RANGE_BOUND)
-    high: int | FiniteFloat = Field(ge=-RANGE_BOUND, le=RANGE_BOUND)
+    low: StrictInt | StrictFiniteFloat = Field(ge=-RANGE_BOUND, le=RANGE_BOUND)
+    high: StrictInt | StrictFiniteFloat = Field(ge=-RANGE_BOUND, le=RANGE_BOUND)
     log: bool = False
 
     @model_validator(mode="after")
@@ -37,11 +37,13 @@ class Range(StrictModel):
 
 
 class RandomSearch(StrictModel):
-    n_trials: int = Field(ge=1, le=1_000_000, description="bounded by DNN_MAX_SWEEP_TRIALS")
+    n_trials: int = Field(
+        ge=1, le=1_000_000, strict=True, description="bounded by DNN_MAX_SWEEP_TRIALS"
+    )
     space: dict[str, Range | list[Any]] = Field(
         min_length=1, description="per hyperparameter: a range, or a list of choices"
     )
-    seed: int = Field(default=0, ge=0, le=2**32 - 1)
+    seed: int = Field(default=0, ge=0, le=2**32 - 1, strict=True)
 
 
 class SweepRequest(StrictModel):
@@ -60,7 +62,9 @@ class SweepRequest(StrictModel):
         default=None,
         description="default: val_cost when the trials validate, else cost; accuracies maximise",
     )
-    max_parallel: int = Field(default=2, ge=1, le=256, description="unfinished trials at once")
+    max_parallel: int = Field(
+        default=2, ge=1, le=256, strict=True, description="unfinished trials at once"
+    )
     promote: str | None = Field(
         default=None,
         max_length=64,

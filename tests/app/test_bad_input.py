@@ -50,6 +50,9 @@ def trained(shared_client: httpx.Client) -> dict[str, Any]:
         ({"name": "d", "features": [[1], [2]], "labels": [0, 1], "extra": 1}, "extra"),
         ({"features": [[1], [2]], "labels": [0, 1]}, "name"),
         ({"name": "d", "features": [["x"], [2]], "labels": [0, 1]}, "features"),
+        # Stored as 1.0 before, where POST /predict refuses the same instances.
+        ({"name": "d", "features": [[True], [2]], "labels": [0, 1]}, "features.0.0"),
+        ({"name": "d", "features": [["1"], [2]], "labels": [0, 1]}, "features.0.0"),
     ],
 )
 def test_bad_json_datasets(
@@ -143,6 +146,16 @@ def test_multipart_without_file_and_unknown_content_type(shared_client: httpx.Cl
         # A split with no validation (or no training) sample: was a 202, then a failed job.
         ({"validation_fraction": 1e-9}, 422),
         ({"validation_fraction": 0.5}, 202),
+        # JSON true, "5" and 2.0 are not whole numbers: true was a 1-iteration job.
+        ({"n_iterations": True}, 422),
+        ({"n_iterations": "5"}, 422),
+        ({"n_iterations": 5.0}, 422),
+        ({"hidden_layers": [True]}, 422),
+        ({"seed": False}, 422),
+        ({"learning_rate": True}, 422),
+        ({"l2": "0.1"}, 422),
+        ({"validation_fraction": 0.2, "early_stopping": {"patience": True}}, 422),
+        ({"learning_rate": 1}, 202),  # an integer is a real number
     ],
 )
 def test_train_hyperparameters_are_checked(

@@ -240,6 +240,25 @@ def test_random_sweep_is_reproducible_from_its_seed(
             ["trials", 0],
             "nope",
         ),
+        # JSON true is not a number: it was read as 1.
+        (
+            {"grid": {"n_iterations": [True, 2]}},
+            "invalid_input",
+            ["trials", 0, "n_iterations"],
+            "valid integer",
+        ),
+        (
+            {"grid": {"seed": [1]}, "max_parallel": True},
+            "invalid_input",
+            ["body", "max_parallel"],
+            "valid integer",
+        ),
+        (
+            {"random": {"n_trials": 2, "space": {"l2": {"low": False, "high": 1}}}},
+            "invalid_input",
+            ["body", "random", "space", "l2"],
+            "valid",
+        ),
         # An empty grid searched nothing: it ran one trial of the base hyperparameters.
         ({"grid": {}}, "invalid_input", ["body", "grid"], "at least 1"),
         # Refused by the worker after a 202 before: the sweep failed with "no trial succeeded".
