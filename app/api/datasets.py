@@ -25,7 +25,13 @@ from app.db.tables import Dataset
 from app.errors import Conflict, InvalidInput, UnsupportedMediaType
 from app.parsing import ParsePool
 from app.schemas.common import Limit, Offset, error_responses
-from app.schemas.datasets import DatasetCreate, DatasetCreated, DatasetList, DatasetOut
+from app.schemas.datasets import (
+    DatasetCreate,
+    DatasetCreated,
+    DatasetList,
+    DatasetOut,
+    name_problem,
+)
 from app.store import datasets, idempotency, jobs
 from app.validation import invalid_input_from
 
@@ -94,10 +100,16 @@ async def _parse_upload(request: Request, limits: ingest.Limits, pool: ParsePool
         data = await upload.read()
         label_column = form.get("label_column")
         name = form.get("name")
-        dataset_name = str(name) if isinstance(name, str) and name else filename
+        given = name if isinstance(name, str) and name else None
+        dataset_name = given or filename
         column = label_column if isinstance(label_column, str) and label_column else None
         if "\x00" in filename:  # PostgreSQL cannot store it (see app/http/request_guard.py)
             raise _field_error("file", "has a file name holding a NUL character")
+        problem = name_problem(dataset_name)
+        if problem is not None:
+            if given is not None:
+                raise _field_error("name", problem)
+            raise _field_error("file", f"has a file name that {problem}")
         fields = f"{filename}\0{column}\0{dataset_name}\0".encode()
         digest = idempotency.request_digest(fields + data)
         content, parsed = await pool.run(

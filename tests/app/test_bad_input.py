@@ -384,6 +384,41 @@ def test_identity_content_encoding_is_the_body_as_sent(shared_client: httpx.Clie
 
 
 @pytest.mark.parametrize(
+    "name", ["\x1b[31mred\x1b[0m", "a\nb", "\u202eevil.csv", "   ", "\t", "x\u2028y", "\x85"]
+)
+def test_a_dataset_name_that_cannot_be_shown_as_it_is_is_422(
+    shared_client: httpx.Client, name: str
+) -> None:
+    """An ESC sequence in a name reached the CLI's terminal raw; a newline broke its tables."""
+    before = shared_client.get("/datasets", params={"limit": 500}).json()
+    rows = {"features": [[1.0], [2.0]], "labels": [0, 1]}
+    csv = b"x,label\n1,0\n2,1\n"
+    answers = [
+        shared_client.post("/datasets", json={"name": name, **rows}),
+        shared_client.post("/train", json={"dataset": {"name": name, **rows}}),
+        shared_client.post("/datasets", files={"file": ("d.csv", csv)}, data={"name": name}),
+    ]
+    if name.strip() and not {"\n", "\t"} & set(name):  # httpx sends those escaped, or none
+        # Without a name field, the file's name is the dataset's.
+        answers.append(shared_client.post("/datasets", files={"file": (name, csv)}))
+    for response in answers:
+        message = error_of(response, 422)["message"]
+        assert "blank" in message or "control character U+" in message, message
+    assert shared_client.get("/datasets", params={"limit": 500}).json() == before
+
+
+def test_a_dataset_name_may_be_any_showable_text(shared_client: httpx.Client) -> None:
+    for name in [" padded ", "שלום\u200f", "😀", "naïve \u00e9"]:
+        response = shared_client.post(
+            "/datasets",
+            json={"name": name, "features": [[1.0], [2.0]], "labels": [0, 1]},
+            params={"dedupe": "false"},
+        )
+        assert response.status_code == 201, response.text
+        assert response.json()["name"] == name
+
+
+@pytest.mark.parametrize(
     ("method", "path", "allowed"),
     [
         ("PATCH", "/datasets", "GET, POST"),
