@@ -259,6 +259,13 @@ def test_random_sweep_is_reproducible_from_its_seed(
             ["body", "random", "space", "l2"],
             "valid",
         ),
+        # A regression's cost was ranked against a classifier's: the sweep named a "best".
+        (
+            {"grid": {"task": ["regression", "binary"]}},
+            "invalid_input",
+            ["trials", 1, "task"],
+            "cannot be ranked together",
+        ),
         # An empty grid searched nothing: it ran one trial of the base hyperparameters.
         ({"grid": {}}, "invalid_input", ["body", "grid"], "at least 1"),
         # Refused by the worker after a 202 before: the sweep failed with "no trial succeeded".
