@@ -19,6 +19,9 @@ pytestmark = pytest.mark.slow
 
 # The per-tenant job limit is below the sweep's trial count: only started trials count.
 JOB_LIMIT = 3
+DEEP: Any = 1
+for _ in range(500):
+    DEEP = [DEEP]
 
 
 def create_key(database_url: str, tenant: str) -> str:
@@ -258,6 +261,19 @@ def test_random_sweep_is_reproducible_from_its_seed(
             "invalid_input",
             ["body", "random", "space", "l2"],
             "valid",
+        ),
+        # Nested 500 deep, a value failed as a 500 when the request was hashed.
+        (
+            {"grid": {"seed": [DEEP]}},
+            "invalid_input",
+            ["body", "grid", "seed", 0],
+            "nests deeper than",
+        ),
+        (
+            {"grid": {"seed": [1]}, "hyperparameters": {"early_stopping": DEEP}},
+            "invalid_input",
+            ["body", "hyperparameters", "early_stopping"],
+            "nests deeper than",
         ),
         # A regression's cost was ranked against a classifier's: the sweep named a "best".
         (
