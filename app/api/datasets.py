@@ -26,6 +26,7 @@ from app.errors import Conflict, InvalidInput, UnsupportedMediaType
 from app.parsing import ParsePool
 from app.schemas.common import Limit, Offset, error_responses
 from app.schemas.datasets import (
+    MAX_NAME_LENGTH,
     DatasetCreate,
     DatasetCreated,
     DatasetList,
@@ -105,6 +106,9 @@ async def _parse_upload(request: Request, limits: ingest.Limits, pool: ParsePool
         column = label_column if isinstance(label_column, str) and label_column else None
         if "\x00" in filename:  # PostgreSQL cannot store it (see app/http/request_guard.py)
             raise _field_error("file", "has a file name holding a NUL character")
+        if given is not None and len(given) > MAX_NAME_LENGTH:
+            # As in a JSON body; cut to fit, it was stored as another name than the one sent.
+            raise _field_error("name", f"has {len(given)} characters; at most {MAX_NAME_LENGTH}")
         problem = name_problem(dataset_name)
         if problem is not None:
             if given is not None:

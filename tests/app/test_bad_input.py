@@ -407,6 +407,22 @@ def test_a_dataset_name_that_cannot_be_shown_as_it_is_is_422(
     assert shared_client.get("/datasets", params={"limit": 500}).json() == before
 
 
+def test_a_multipart_name_longer_than_a_json_one_may_be_is_422(shared_client: httpx.Client) -> None:
+    """It was cut to 200 characters and stored as a name the client never sent."""
+    csv = b"x,label\n1,0\n2,1\n"
+    response = shared_client.post(
+        "/datasets", files={"file": ("d.csv", csv)}, data={"name": "n" * 201}
+    )
+    assert "at most 200" in error_of(response, 422)["message"]
+    fits = shared_client.post(
+        "/datasets",
+        files={"file": ("d.csv", csv)},
+        data={"name": "n" * 200},
+        params={"dedupe": "false"},
+    )
+    assert fits.status_code == 201 and fits.json()["name"] == "n" * 200, fits.text
+
+
 def test_a_dataset_name_may_be_any_showable_text(shared_client: httpx.Client) -> None:
     for name in [" padded ", "שלום\u200f", "😀", "naïve \u00e9"]:
         response = shared_client.post(
