@@ -33,7 +33,7 @@ from app.schemas.datasets import (
     DatasetOut,
     name_problem,
 )
-from app.store import datasets, idempotency, jobs
+from app.store import datasets, idempotency, jobs, sweeps
 from app.validation import invalid_input_from
 
 router = APIRouter(
@@ -259,12 +259,14 @@ def get_dataset(dataset_id: str, session: ReadSessionDep, tenant: TenantDep) -> 
 @router.delete("/{dataset_id}", status_code=status.HTTP_204_NO_CONTENT)
 def delete_dataset(dataset_id: str, session: SessionDep, tenant: TenantDep) -> None:
     with session.begin():
-        # A submission holds this lock from before it reads the dataset to its commit, so the
-        # check below sees every job that will use the dataset.
+        # A submission, or a sweep's creation, holds this lock from before it reads the dataset
+        # to its commit, so the checks below see every job and sweep that will use it.
         jobs.lock_tenant_jobs(session, tenant)
         datasets.get_dataset(session, tenant, dataset_id)
         if jobs.dataset_in_use(session, dataset_id):
             raise Conflict(
                 f"dataset {dataset_id!r} is used by a queued or running job; cancel it first"
             )
+        if sweeps.dataset_in_use(session, dataset_id):
+            raise Conflict(f"dataset {dataset_id!r} is used by a running sweep; cancel it first")
         datasets.delete_dataset(session, tenant, dataset_id)

@@ -36,7 +36,7 @@ ERRORS: dict[Key, dict[int, str]] = {
     ("GET", "/datasets/{dataset_id}"): {404: "No such dataset for this tenant"},
     ("DELETE", "/datasets/{dataset_id}"): {
         404: "No such dataset for this tenant",
-        409: "A queued or running job uses the dataset",
+        409: "A queued or running job, or a running sweep, uses the dataset",
     },
     ("POST", "/train"): {
         400: UNPARSEABLE,
