@@ -25,8 +25,15 @@ from app.db.tables import Dataset
 from app.errors import Conflict, InvalidInput, UnsupportedMediaType
 from app.parsing import ParsePool
 from app.schemas.common import Limit, Offset, error_responses
-from app.schemas.datasets import DatasetCreate, DatasetCreated, DatasetList, DatasetOut
-from app.store import datasets, idempotency, jobs
+from app.schemas.datasets import (
+    MAX_NAME_LENGTH,
+    DatasetCreate,
+    DatasetCreated,
+    DatasetList,
+    DatasetOut,
+    name_problem,
+)
+from app.store import datasets, idempotency, jobs, sweeps
 from app.validation import invalid_input_from
 
 router = APIRouter(
@@ -94,10 +101,19 @@ async def _parse_upload(request: Request, limits: ingest.Limits, pool: ParsePool
         data = await upload.read()
         label_column = form.get("label_column")
         name = form.get("name")
-        dataset_name = str(name) if isinstance(name, str) and name else filename
+        given = name if isinstance(name, str) and name else None
+        dataset_name = given or filename
         column = label_column if isinstance(label_column, str) and label_column else None
         if "\x00" in filename:  # PostgreSQL cannot store it (see app/http/request_guard.py)
             raise _field_error("file", "has a file name holding a NUL character")
+        if given is not None and len(given) > MAX_NAME_LENGTH:
+            # As in a JSON body; cut to fit, it was stored as another name than the one sent.
+            raise _field_error("name", f"has {len(given)} characters; at most {MAX_NAME_LENGTH}")
+        problem = name_problem(dataset_name)
+        if problem is not None:
+            if given is not None:
+                raise _field_error("name", problem)
+            raise _field_error("file", f"has a file name that {problem}")
         fields = f"{filename}\0{column}\0{dataset_name}\0".encode()
         digest = idempotency.request_digest(fields + data)
         content, parsed = await pool.run(
@@ -243,9 +259,14 @@ def get_dataset(dataset_id: str, session: ReadSessionDep, tenant: TenantDep) -> 
 @router.delete("/{dataset_id}", status_code=status.HTTP_204_NO_CONTENT)
 def delete_dataset(dataset_id: str, session: SessionDep, tenant: TenantDep) -> None:
     with session.begin():
+        # A submission, or a sweep's creation, holds this lock from before it reads the dataset
+        # to its commit, so the checks below see every job and sweep that will use it.
+        jobs.lock_tenant_jobs(session, tenant)
         datasets.get_dataset(session, tenant, dataset_id)
         if jobs.dataset_in_use(session, dataset_id):
             raise Conflict(
                 f"dataset {dataset_id!r} is used by a queued or running job; cancel it first"
             )
+        if sweeps.dataset_in_use(session, dataset_id):
+            raise Conflict(f"dataset {dataset_id!r} is used by a running sweep; cancel it first")
         datasets.delete_dataset(session, tenant, dataset_id)

@@ -25,6 +25,7 @@ from app.api.predict_binary import (
     NPY_MEDIA_TYPES,
     npy_response,
     read_npy,
+    wants_npy,
 )
 from app.errors import InvalidInput, UnsupportedMediaType
 from app.model_cache import ModelRef
@@ -196,6 +197,6 @@ async def predict(request: Request) -> Response:
             f"POST /predict takes application/json or {NPY_MEDIA_TYPE}, not {content_type!r}"
         )
     result = await inference.predict(caller.tenant_id, ref, X)
-    if media_type(request.headers.get("accept")) == NPY_MEDIA_TYPE:
+    if wants_npy(request.headers.get("accept")):
         return npy_response(result.predictions)
     return Response(result.json_bytes(), media_type="application/json")

@@ -53,6 +53,31 @@ def read_npy(body: bytes) -> np.ndarray[Any, Any]:
     return np.frombuffer(data, dtype=dtype).reshape(shape, order="F" if fortran_order else "C")
 
 
+def wants_npy(accept: str | None) -> bool:
+    """Whether an Accept header prefers the .npy answer to JSON (RFC 9110 section 12.5.1).
+
+    `application/x-npy;q=0` says .npy is not acceptable: reading only the media type before
+    the first `;`, that was answered with .npy. A tie (`application/x-npy, */*`) keeps JSON.
+    """
+    npy = json = 0.0
+    for item in (accept or "").split(","):
+        kind, *parameters = (part.strip() for part in item.split(";"))
+        quality = 1.0
+        for parameter in parameters:
+            name, _, value = parameter.partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    quality = float(value)
+                except ValueError:
+                    quality = 0.0
+        kind = kind.lower()
+        if kind == NPY_MEDIA_TYPE:
+            npy = max(npy, quality)
+        elif kind in ("application/json", "application/*", "*/*"):
+            json = max(json, quality)
+    return npy > 0.0 and npy > json
+
+
 def npy_response(array: np.ndarray[Any, Any]) -> Response:
     out = io.BytesIO()
     np.save(out, array, allow_pickle=False)

@@ -48,6 +48,7 @@ STATUS_TEXT = {
     404: "No such resource for this tenant",
     409: "Conflict",
     413: "Request body or declared size beyond the server's limits",
+    415: "A compressed body (a Content-Encoding other than identity)",
     422: "Invalid input: the details list every field at fault",
     429: "Too many active jobs for this tenant; see Retry-After",
     503: "A dependency (the job queue) is unreachable; see Retry-After",
@@ -93,6 +94,9 @@ def _complete_operation(
         errors = dict(ERRORS[key])
         if authenticated:
             errors.setdefault(401, STATUS_TEXT[401])
+        # The request guard refuses a compressed body on every route that takes one.
+        if key[0] in ("POST", "PUT", "PATCH"):
+            errors.setdefault(415, STATUS_TEXT[415])
         for code, reason in sorted(errors.items()):
             responses[str(code)] = _error_response(code, reason)
     example = EXAMPLES.get(key)

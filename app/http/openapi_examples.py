@@ -1,8 +1,8 @@
 """Per-operation facts for the OpenAPI document: the errors each route answers, and examples.
 
 Keyed by (METHOD, path template). The error lists follow the code each route calls (401 is
-added by app/http/openapi.py to every route that takes an API key); an operation missing here keeps
-the errors its router declares.
+added by app/http/openapi.py to every route that takes an API key, 415 to every POST and PUT);
+an operation missing here keeps the errors its router declares.
 """
 
 from __future__ import annotations
@@ -29,14 +29,14 @@ ERRORS: dict[Key, dict[int, str]] = {
         400: "A multipart body that cannot be parsed",
         409: "The Idempotency-Key was used before with a different request",
         413: "The body, or rows x features of the dataset, beyond the server's limits",
-        415: "A body that is neither JSON nor multipart/form-data",
+        415: "A body that is neither JSON nor multipart/form-data, or a compressed one",
         422: "An unreadable file, a field sent wrongly, or invalid values",
     },
     ("GET", "/datasets"): {422: "limit or offset out of range"},
     ("GET", "/datasets/{dataset_id}"): {404: "No such dataset for this tenant"},
     ("DELETE", "/datasets/{dataset_id}"): {
         404: "No such dataset for this tenant",
-        409: "A queued or running job uses the dataset",
+        409: "A queued or running job, or a running sweep, uses the dataset",
     },
     ("POST", "/train"): {
         400: UNPARSEABLE,
@@ -115,7 +115,8 @@ ERRORS: dict[Key, dict[int, str]] = {
         404: "No such model (id, or name and version) for this tenant",
         409: "The stored weights no longer match their sha256 (model_integrity_error)",
         413: "More rows than DNN_MAX_PREDICT_ROWS, or a body beyond the limit",
-        415: "A body that is neither JSON nor .npy (application/x-npy, application/octet-stream)",
+        415: "A body neither JSON nor .npy (application/x-npy, application/octet-stream), "
+        "or a compressed one",
         422: "Rows of the wrong width, non-numbers, or both or neither of model_id and model",
     },
     ("GET", "/admin/tenants"): {403: "The route needs an admin API key"},

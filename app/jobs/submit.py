@@ -89,11 +89,12 @@ def submit_training(
     parent's hyperparameters, dataset and name where it gives none, and its training state as
     the new job's first checkpoint.
     """
+    # Held to the end of the caller's transaction, so the count below and the insert are one
+    # step, and the dataset read (by the plan or below) cannot be deleted before the insert.
+    jobs.lock_tenant_jobs(session, tenant_id)
     plan = plan_resume(session, tenant_id, request)
     hp = plan.hyperparameters if plan is not None else request.hyperparameters
     check_limits(hp, settings)
-    # Held to the end of the caller's transaction, so the count below and the insert are one step.
-    jobs.lock_tenant_jobs(session, tenant_id)
     active = jobs.count_active_jobs(session, tenant_id)
     if active >= settings.max_active_jobs_per_tenant:
         raise TooManyRequests(

@@ -145,7 +145,7 @@ def plan_trials(
 
 def decide_metric(request: SweepRequest, trials: list[dict[str, Any]]) -> tuple[str, str]:
     """The ranking metric and its goal ("min" or "max"); a validation metric needs every trial
-    to validate."""
+    to validate, and every trial must be a regression or none."""
     validates = [trial["validation_fraction"] > 0 for trial in trials]
     metric = request.metric or ("val_cost" if all(validates) else "cost")
     if metric in VALIDATION_METRICS and not all(validates):
@@ -153,5 +153,15 @@ def decide_metric(request: SweepRequest, trials: list[dict[str, Any]]) -> tuple[
         raise InvalidInput(
             f"metric {metric!r} needs a validation_fraction above 0, and trial {index} has none",
             [{"loc": ["trials", index, "validation_fraction"], "msg": f"needed by {metric}"}],
+        )
+    # A regression's cost is a squared error and its accuracy R²: ranked with a classifier's
+    # cross-entropy and hit rate, the "best" trial was a comparison of unlike numbers.
+    regression = [trial["task"] == "regression" for trial in trials]
+    if not all(regression) and any(regression):
+        index = regression.index(not regression[0])
+        raise InvalidInput(
+            f"trial {index} trains a {trials[index]['task']} model and trial 0 a "
+            f"{trials[0]['task']} one: their {metric} cannot be ranked together",
+            [{"loc": ["trials", index, "task"], "msg": "another kind of task than trial 0"}],
         )
     return metric, "max" if metric in MAXIMISED else "min"

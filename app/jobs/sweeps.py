@@ -231,6 +231,9 @@ def create_sweep(
     created: list[str] = []
 
     def accept() -> tuple[int, dict[str, Any]]:
+        # Before the dataset is read, as in a submission: a racing DELETE of the dataset either
+        # sees this sweep or has deleted it before the read (404, not a sweep with no trial).
+        jobs.lock_tenant_jobs(session, tenant_id)
         dataset = datasets.get_dataset(session, tenant_id, request.dataset_id)
         trials = plan_trials(request, dataset, settings)
         metric, goal = decide_metric(request, trials)

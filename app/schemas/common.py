@@ -8,6 +8,9 @@ from fastapi import Query
 from pydantic import BaseModel, ConfigDict, Field
 
 FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
+# Numbers in request bodies are JSON numbers, taken strictly: "1" and true are refused, not
+# coerced to 1 (a float accepts an integer; an integer refuses 2.0).
+StrictFiniteFloat = Annotated[float, Field(strict=True, allow_inf_nan=False)]
 
 
 class StrictModel(BaseModel):

@@ -6,6 +6,7 @@ from typing import Any, Literal
 from pydantic import (
     BaseModel,
     Field,
+    StrictInt,
     model_validator,
 )
 
@@ -26,8 +27,8 @@ from core.choices import (
 
 
 class EarlyStoppingIn(StrictModel):
-    patience: int = Field(default=10, ge=1, le=100_000)
-    min_delta: float = Field(default=0.0, ge=0.0, allow_inf_nan=False)
+    patience: int = Field(default=10, ge=1, le=100_000, strict=True)
+    min_delta: float = Field(default=0.0, ge=0.0, allow_inf_nan=False, strict=True)
     restore_best: bool = Field(
         default=True, description="keep the weights of the best validation cost, not the last"
     )
@@ -47,33 +48,47 @@ class Hyperparameters(StrictModel):
 
     The worker re-validates the stored JSON into this model, so it trains exactly what was
     accepted. Limits that a deployment may change (layer count and width, iterations) are
-    settings, checked at submission (app.jobs.submit), not fields here.
+    settings, checked at submission (app.jobs.submit), not fields here. Numbers are strict,
+    as StrictFiniteFloat is: `"n_iterations": true` was a 1-iteration job.
     """
 
-    hidden_layers: list[int] = Field(default=[16, 8], description="widths, input to output")
+    hidden_layers: list[StrictInt] = Field(default=[16, 8], description="widths, input to output")
     activation: HiddenActivation = "relu"
     task: RequestedTask = "auto"
-    learning_rate: float = Field(default=0.01, gt=0.0, le=100.0, allow_inf_nan=False)
-    n_iterations: int = Field(default=500, ge=1)
+    learning_rate: float = Field(default=0.01, gt=0.0, le=100.0, allow_inf_nan=False, strict=True)
+    n_iterations: int = Field(default=500, ge=1, strict=True)
     optimizer: OptimizerName = "adam"
-    momentum: float = Field(default=0.9, ge=0.0, lt=1.0, description="momentum and nesterov")
-    beta1: float = Field(default=0.9, ge=0.0, lt=1.0, description="adam: first-moment decay")
-    beta2: float = Field(default=0.999, ge=0.0, lt=1.0, description="adam: second-moment decay")
-    epsilon: float = Field(
-        default=1e-8, gt=0.0, le=1.0, allow_inf_nan=False, description="adam: denominator term"
+    momentum: float = Field(
+        default=0.9, ge=0.0, lt=1.0, strict=True, description="momentum and nesterov"
     )
-    batch_size: int | None = Field(default=None, ge=1, description="null = full batch, the recipe")
+    beta1: float = Field(
+        default=0.9, ge=0.0, lt=1.0, strict=True, description="adam: first-moment decay"
+    )
+    beta2: float = Field(
+        default=0.999, ge=0.0, lt=1.0, strict=True, description="adam: second-moment decay"
+    )
+    epsilon: float = Field(
+        default=1e-8,
+        gt=0.0,
+        le=1.0,
+        allow_inf_nan=False,
+        strict=True,
+        description="adam: denominator term",
+    )
+    batch_size: int | None = Field(
+        default=None, ge=1, strict=True, description="null = full batch, the recipe"
+    )
     shuffle: bool = Field(default=True, description="reshuffle the rows every epoch (mini-batches)")
-    l2: float = Field(default=0.0, ge=0.0, le=1e3, allow_inf_nan=False)
+    l2: float = Field(default=0.0, ge=0.0, le=1e3, allow_inf_nan=False, strict=True)
     lr_decay: LrSchedule = "none"
-    decay_rate: float = Field(default=0.5, ge=0.0, le=1e3, allow_inf_nan=False)
-    decay_steps: int = Field(default=100, ge=1)
+    decay_rate: float = Field(default=0.5, ge=0.0, le=1e3, allow_inf_nan=False, strict=True)
+    decay_steps: int = Field(default=100, ge=1, strict=True)
     init: Init = "he"
-    validation_fraction: float = Field(default=0.0, ge=0.0, le=0.5)
+    validation_fraction: float = Field(default=0.0, ge=0.0, le=0.5, strict=True)
     early_stopping: EarlyStoppingIn | None = None
     standardize: bool = True
-    seed: int = Field(default=0, ge=0, le=2**32 - 1)
-    record_every: int = Field(default=1, ge=1)
+    seed: int = Field(default=0, ge=0, le=2**32 - 1, strict=True)
+    record_every: int = Field(default=1, ge=1, strict=True)
     dtype: DType = "float32"
 
     @model_validator(mode="after")

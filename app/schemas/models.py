@@ -1,14 +1,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Any
 
 from pydantic import BaseModel, Field, StrictInt, model_validator
 
-from app.schemas.common import MAX_INDEX, Page, StrictModel
-
-# Features are JSON numbers, taken strictly: "1" and true are refused, not coerced.
-StrictFiniteFloat = Annotated[float, Field(strict=True, allow_inf_nan=False)]
+from app.schemas.common import MAX_INDEX, Page, StrictFiniteFloat, StrictModel
 
 
 class ModelOut(BaseModel):

@@ -3,19 +3,42 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import AfterValidator, BaseModel, Field, StrictInt, model_validator
 
 from app.db.tables import SweepStatus
 from app.names import ModelName
-from app.schemas.common import FiniteFloat, Page, StrictModel
+from app.schemas.common import Page, StrictFiniteFloat, StrictModel
 
 SweepMetric = Literal["cost", "accuracy", "val_cost", "val_accuracy"]
 # Costs are better lower, accuracies (R² for regression) higher.
 MAXIMISED: frozenset[str] = frozenset({"accuracy", "val_accuracy"})
 MAX_PARAM_VALUES = 10_000
 RANGE_BOUND = 1e15
+# A hyperparameter's value is a number, a string, a list of widths or a small object
+# (early_stopping); none nests deeper. A value nested 500 deep passed validation and failed as
+# a 500 when the request was serialized to be hashed.
+MAX_VALUE_DEPTH = 8
+
+
+def _shallow(value: Any) -> Any:
+    level, depth = [value], 0
+    while level:
+        depth += 1
+        if depth > MAX_VALUE_DEPTH:
+            raise ValueError(f"nests deeper than {MAX_VALUE_DEPTH} levels; no hyperparameter does")
+        level = [
+            child
+            for item in level
+            if isinstance(item, list | dict)
+            for child in (item.values() if isinstance(item, dict) else item)
+        ]
+    return value
+
+
+# A hyperparameter's value as a sweep carries it before a trial validates it.
+ParamValue = Annotated[Any, AfterValidator(_shallow)]
 
 
 class Range(StrictModel):
@@ -23,8 +46,8 @@ class Range(StrictModel):
     are integers (e.g. n_iterations), real numbers otherwise."""
 
     # No hyperparameter reaches 1e15; the bound keeps every draw a finite float.
-    low: int | FiniteFloat = Field(ge=-RANGE_BOUND, le=RANGE_BOUND)
-    high: int | FiniteFloat = Field(ge=-RANGE_BOUND, le=RANGE_BOUND)
+    low: StrictInt | StrictFiniteFloat = Field(ge=-RANGE_BOUND, le=RANGE_BOUND)
+    high: StrictInt | StrictFiniteFloat = Field(ge=-RANGE_BOUND, le=RANGE_BOUND)
     log: bool = False
 
     @model_validator(mode="after")
@@ -37,11 +60,13 @@ class Range(StrictModel):
 
 
 class RandomSearch(StrictModel):
-    n_trials: int = Field(ge=1, le=1_000_000, description="bounded by DNN_MAX_SWEEP_TRIALS")
-    space: dict[str, Range | list[Any]] = Field(
+    n_trials: int = Field(
+        ge=1, le=1_000_000, strict=True, description="bounded by DNN_MAX_SWEEP_TRIALS"
+    )
+    space: dict[str, Range | list[ParamValue]] = Field(
         min_length=1, description="per hyperparameter: a range, or a list of choices"
     )
-    seed: int = Field(default=0, ge=0, le=2**32 - 1)
+    seed: int = Field(default=0, ge=0, le=2**32 - 1, strict=True)
 
 
 class SweepRequest(StrictModel):
@@ -49,10 +74,10 @@ class SweepRequest(StrictModel):
     name: ModelName | None = Field(
         default=None, description="model name of every trial; default: made from the dataset's"
     )
-    hyperparameters: dict[str, Any] = Field(
+    hyperparameters: dict[str, ParamValue] = Field(
         default_factory=dict, description="the base every trial starts from (POST /train's)"
     )
-    grid: dict[str, list[Any]] | None = Field(
+    grid: dict[str, list[ParamValue]] | None = Field(
         default=None, min_length=1, description="every combination of these values; bounded"
     )
     random: RandomSearch | None = None
@@ -60,7 +85,9 @@ class SweepRequest(StrictModel):
         default=None,
         description="default: val_cost when the trials validate, else cost; accuracies maximise",
     )
-    max_parallel: int = Field(default=2, ge=1, le=256, description="unfinished trials at once")
+    max_parallel: int = Field(
+        default=2, ge=1, le=256, strict=True, description="unfinished trials at once"
+    )
     promote: str | None = Field(
         default=None,
         max_length=64,

@@ -73,9 +73,11 @@ def lock_tenant_jobs(session: Session, tenant_id: str) -> None:
     """Hold this tenant's job-submission lock until the transaction ends.
 
     Counting a tenant's active jobs and inserting a new one must not interleave with another
-    submission of the same tenant, or both see "4 of 5" and both insert. PostgreSQL takes a
-    transaction-scoped advisory lock keyed by the tenant (released at commit or rollback);
-    SQLite needs nothing more, since its write transactions (BEGIN IMMEDIATE) are serialized.
+    submission of the same tenant, or both see "4 of 5" and both insert; nor may a dataset's
+    deletion look for the jobs using it while a submission on it is yet to commit, or both
+    succeed and the job fails. PostgreSQL takes a transaction-scoped advisory lock keyed by the
+    tenant (released at commit or rollback); SQLite needs nothing more, since its write
+    transactions (BEGIN IMMEDIATE) are serialized.
     """
     if session.get_bind().dialect.name == "postgresql":
         session.execute(select(func.pg_advisory_xact_lock(_tenant_lock_key(tenant_id))))

@@ -116,6 +116,15 @@ def sweep_of_job(session: Session, job_id: str) -> str | None:
     return session.scalar(select(SweepTrial.sweep_id).where(SweepTrial.job_id == job_id))
 
 
+def dataset_in_use(session: Session, dataset_id: str) -> bool:
+    """A running sweep needs its dataset for the trials it has yet to start, even at a moment
+    when none of its trials is queued or running (between one's end and the next's start)."""
+    query = select(Sweep.id).where(
+        Sweep.dataset_id == dataset_id, Sweep.status == SweepStatus.RUNNING
+    )
+    return session.scalar(query.limit(1)) is not None
+
+
 def finish_sweep(
     session: Session, sweep_id: str, status: SweepStatus, error: str | None = None
 ) -> bool:

@@ -16,7 +16,6 @@ from app.serving import InferenceService
 from app.v2.addressing import VersionPath, model_ref
 from app.v2.codec import (
     PROTOCOL_PREFIX,
-    ProtocolError,
     encode_response,
     output_specs,
     parse_request,
@@ -49,8 +48,6 @@ INFER_RESPONSES: dict[int | str, dict[str, Any]] = {
 async def _infer(
     request: Request, tenant: str, inference: InferenceService, ref: ModelRef
 ) -> Response:
-    if request.headers.get("content-encoding", "identity").lower() != "identity":
-        raise ProtocolError("compressed request bodies are not supported", 415)
     body = await request.body()
     parsed, X = parse_request(body, request.headers.get("inference-header-content-length"))
     result = await inference.predict(tenant, ref, X)

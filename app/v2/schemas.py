@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictInt
 
 
 class ProtocolErrorBody(BaseModel):
@@ -13,7 +13,8 @@ class ProtocolErrorBody(BaseModel):
 
 class RequestInput(BaseModel):
     name: str
-    shape: list[int]
+    # Strict: a dimension of true or 1.0 was read as 1.
+    shape: list[StrictInt]
     datatype: str
     parameters: dict[str, Any] | None = None
     # Absent when the tensor travels as binary data ("parameters": {"binary_data_size": ...}).

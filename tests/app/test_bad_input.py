@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gzip
 import io
+import json
 import socket
 from typing import Any
 
@@ -48,6 +50,9 @@ def trained(shared_client: httpx.Client) -> dict[str, Any]:
         ({"name": "d", "features": [[1], [2]], "labels": [0, 1], "extra": 1}, "extra"),
         ({"features": [[1], [2]], "labels": [0, 1]}, "name"),
         ({"name": "d", "features": [["x"], [2]], "labels": [0, 1]}, "features"),
+        # Stored as 1.0 before, where POST /predict refuses the same instances.
+        ({"name": "d", "features": [[True], [2]], "labels": [0, 1]}, "features.0.0"),
+        ({"name": "d", "features": [["1"], [2]], "labels": [0, 1]}, "features.0.0"),
     ],
 )
 def test_bad_json_datasets(
@@ -141,6 +146,16 @@ def test_multipart_without_file_and_unknown_content_type(shared_client: httpx.Cl
         # A split with no validation (or no training) sample: was a 202, then a failed job.
         ({"validation_fraction": 1e-9}, 422),
         ({"validation_fraction": 0.5}, 202),
+        # JSON true, "5" and 2.0 are not whole numbers: true was a 1-iteration job.
+        ({"n_iterations": True}, 422),
+        ({"n_iterations": "5"}, 422),
+        ({"n_iterations": 5.0}, 422),
+        ({"hidden_layers": [True]}, 422),
+        ({"seed": False}, 422),
+        ({"learning_rate": True}, 422),
+        ({"l2": "0.1"}, 422),
+        ({"validation_fraction": 0.2, "early_stopping": {"patience": True}}, 422),
+        ({"learning_rate": 1}, 202),  # an integer is a real number
     ],
 )
 def test_train_hyperparameters_are_checked(
@@ -333,6 +348,93 @@ def test_media_types_are_case_insensitive(shared_client: httpx.Client) -> None:
 
 
 @pytest.mark.parametrize(
+    ("path", "content_type", "body", "coding"),
+    [
+        # gzip was parsed as the JSON it is not: "Invalid JSON: expected value".
+        ("/datasets", "application/json", gzip.compress(json.dumps(blobs(20)).encode()), "gzip"),
+        # A body that is not compressed at all under a false "br" was stored as if identity.
+        ("/datasets", "application/json", json.dumps(blobs(20)).encode(), "br"),
+        ("/datasets", "text/csv", gzip.compress(b"a,label\n1,0\n2,1\n"), "GZIP"),
+        ("/train", "application/json", gzip.compress(b'{"dataset_id": "x"}'), "deflate"),
+        ("/predict", "application/json", gzip.compress(b'{"instances": [[1.0]]}'), "gzip"),
+    ],
+)
+def test_a_compressed_body_is_415_and_stores_nothing(
+    shared_client: httpx.Client, path: str, content_type: str, body: bytes, coding: str
+) -> None:
+    before = shared_client.get("/datasets", params={"limit": 500}).json()
+    response = shared_client.post(
+        path, content=body, headers={"content-type": content_type, "content-encoding": coding}
+    )
+    error = error_of(response, 415)
+    assert error["code"] == "unsupported_media_type"
+    assert "Content-Encoding" in error["message"] and "uncompressed" in error["message"]
+    assert response.headers["accept-encoding"] == "identity"
+    assert shared_client.get("/datasets", params={"limit": 500}).json() == before
+
+
+def test_identity_content_encoding_is_the_body_as_sent(shared_client: httpx.Client) -> None:
+    response = shared_client.post(
+        "/datasets",
+        content=json.dumps(blobs(20)).encode(),
+        headers={"content-type": "application/json", "content-encoding": "identity"},
+        params={"dedupe": "false"},
+    )
+    assert response.status_code == 201, response.text
+
+
+@pytest.mark.parametrize(
+    "name", ["\x1b[31mred\x1b[0m", "a\nb", "\u202eevil.csv", "   ", "\t", "x\u2028y", "\x85"]
+)
+def test_a_dataset_name_that_cannot_be_shown_as_it_is_is_422(
+    shared_client: httpx.Client, name: str
+) -> None:
+    """An ESC sequence in a name reached the CLI's terminal raw; a newline broke its tables."""
+    before = shared_client.get("/datasets", params={"limit": 500}).json()
+    rows = {"features": [[1.0], [2.0]], "labels": [0, 1]}
+    csv = b"x,label\n1,0\n2,1\n"
+    answers = [
+        shared_client.post("/datasets", json={"name": name, **rows}),
+        shared_client.post("/train", json={"dataset": {"name": name, **rows}}),
+        shared_client.post("/datasets", files={"file": ("d.csv", csv)}, data={"name": name}),
+    ]
+    if name.strip() and not {"\n", "\t"} & set(name):  # httpx sends those escaped, or none
+        # Without a name field, the file's name is the dataset's.
+        answers.append(shared_client.post("/datasets", files={"file": (name, csv)}))
+    for response in answers:
+        message = error_of(response, 422)["message"]
+        assert "blank" in message or "control character U+" in message, message
+    assert shared_client.get("/datasets", params={"limit": 500}).json() == before
+
+
+def test_a_multipart_name_longer_than_a_json_one_may_be_is_422(shared_client: httpx.Client) -> None:
+    """It was cut to 200 characters and stored as a name the client never sent."""
+    csv = b"x,label\n1,0\n2,1\n"
+    response = shared_client.post(
+        "/datasets", files={"file": ("d.csv", csv)}, data={"name": "n" * 201}
+    )
+    assert "at most 200" in error_of(response, 422)["message"]
+    fits = shared_client.post(
+        "/datasets",
+        files={"file": ("d.csv", csv)},
+        data={"name": "n" * 200},
+        params={"dedupe": "false"},
+    )
+    assert fits.status_code == 201 and fits.json()["name"] == "n" * 200, fits.text
+
+
+def test_a_dataset_name_may_be_any_showable_text(shared_client: httpx.Client) -> None:
+    for name in [" padded ", "שלום\u200f", "😀", "naïve \u00e9"]:
+        response = shared_client.post(
+            "/datasets",
+            json={"name": name, "features": [[1.0], [2.0]], "labels": [0, 1]},
+            params={"dedupe": "false"},
+        )
+        assert response.status_code == 201, response.text
+        assert response.json()["name"] == name
+
+
+@pytest.mark.parametrize(
     ("method", "path", "allowed"),
     [
         ("PATCH", "/datasets", "GET, POST"),
@@ -378,6 +480,37 @@ def test_nul_in_a_json_body_is_422_and_stores_nothing(
     )
     assert "NUL" in error_of(response, 422)["message"]
     assert shared_client.get("/datasets", params={"limit": 500}).json() == before
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        '{"dataset_id": "\\ud800"}',  # passed validation: a 500 hashing the request
+        '{"dataset_id": "a\\udfff"}',
+        '{"dataset": {"name": "x\\ud83d", "features": [[1.0], [2.0]], "labels": [0, 1]}}',
+    ],
+)
+def test_a_lone_surrogate_in_a_json_body_is_422_and_stores_nothing(
+    shared_client: httpx.Client, body: str
+) -> None:
+    before = shared_client.get("/jobs", params={"limit": 500}).json()
+    response = shared_client.post(
+        "/train", content=body.encode(), headers={"content-type": "application/json"}
+    )
+    assert "lone UTF-16 surrogate" in error_of(response, 422)["message"]
+    assert shared_client.get("/jobs", params={"limit": 500}).json() == before
+
+
+def test_a_surrogate_pair_is_one_character(shared_client: httpx.Client) -> None:
+    body = b'{"name": "\\ud83d\\ude00", "features": [[1.0], [2.0]], "labels": [0, 1]}'
+    response = shared_client.post(
+        "/datasets",
+        content=body,
+        headers={"content-type": "application/json"},
+        params={"dedupe": "false"},
+    )
+    assert response.status_code == 201, response.text
+    assert response.json()["name"] == "\U0001f600"
 
 
 def test_an_escaped_backslash_before_u0000_is_just_text(shared_client: httpx.Client) -> None:

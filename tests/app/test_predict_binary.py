@@ -87,6 +87,25 @@ def test_npy_answer_when_asked_for(npy_client: httpx.Client, model_id: str) -> N
     assert predictions.tolist() == expected.json()["predictions"]
 
 
+@pytest.mark.parametrize(
+    ("accept", "answer"),
+    [
+        (f"{NPY};q=0", "application/json"),  # .npy not acceptable: it was answered anyway
+        (f"{NPY};q=0.5, application/json;q=0.9", "application/json"),
+        (f"application/json;q=0, {NPY}", NPY),  # JSON not acceptable: it was answered anyway
+        (f"{NPY}, */*", "application/json"),
+        ("APPLICATION/X-NPY; q=1", NPY),
+        (f"{NPY};q=nonsense", "application/json"),
+    ],
+)
+def test_the_answer_follows_the_accept_header_and_its_weights(
+    npy_client: httpx.Client, model_id: str, accept: str, answer: str
+) -> None:
+    response = post_npy(npy_client, model_id, npy_bytes(rows()), accept=accept)
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == answer
+
+
 def test_fortran_ordered_array_reads_as_the_same_rows(
     npy_client: httpx.Client, model_id: str
 ) -> None:

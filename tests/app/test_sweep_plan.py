@@ -123,6 +123,19 @@ def test_the_first_invalid_trial_is_named(
     assert raised.value.message.startswith(f"trial {loc[1]} ")
 
 
+def test_regressions_and_classifiers_are_never_ranked_together() -> None:
+    request = sweep(grid={"task": ["binary", "multiclass", "regression"]})
+    trials = plan_trials(request, dataset(), SETTINGS)
+    with pytest.raises(InvalidInput, match="trial 2 trains a regression model") as raised:
+        decide_metric(request, trials)
+    assert raised.value.details[0]["loc"] == ["trials", 2, "task"]
+    classifiers = sweep(grid={"task": ["binary", "multiclass"]})
+    assert decide_metric(classifiers, plan_trials(classifiers, dataset(), SETTINGS)) == (
+        "cost",
+        "min",
+    )
+
+
 def test_a_validation_metric_needs_every_trial_to_validate() -> None:
     request = sweep(grid={"validation_fraction": [0.2, 0.0]})
     trials = plan_trials(request, dataset(), SETTINGS)

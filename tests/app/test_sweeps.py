@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -15,10 +16,17 @@ from job_helpers import TERMINAL, blobs, wait_for
 from live_server import LiveServer
 from sweep_helpers import best_by_metric, most_at_once, run_intervals, wait_for_sweep
 
+from app.auth import OPEN_MODE_TENANT
+from app.db.engine import make_engine, make_session_factory, transaction
+from app.store import sweeps
+
 pytestmark = pytest.mark.slow
 
 # The per-tenant job limit is below the sweep's trial count: only started trials count.
 JOB_LIMIT = 3
+DEEP: Any = 1
+for _ in range(500):
+    DEEP = [DEEP]
 
 
 def create_key(database_url: str, tenant: str) -> str:
@@ -240,6 +248,45 @@ def test_random_sweep_is_reproducible_from_its_seed(
             ["trials", 0],
             "nope",
         ),
+        # JSON true is not a number: it was read as 1.
+        (
+            {"grid": {"n_iterations": [True, 2]}},
+            "invalid_input",
+            ["trials", 0, "n_iterations"],
+            "valid integer",
+        ),
+        (
+            {"grid": {"seed": [1]}, "max_parallel": True},
+            "invalid_input",
+            ["body", "max_parallel"],
+            "valid integer",
+        ),
+        (
+            {"random": {"n_trials": 2, "space": {"l2": {"low": False, "high": 1}}}},
+            "invalid_input",
+            ["body", "random", "space", "l2"],
+            "valid",
+        ),
+        # Nested 500 deep, a value failed as a 500 when the request was hashed.
+        (
+            {"grid": {"seed": [DEEP]}},
+            "invalid_input",
+            ["body", "grid", "seed", 0],
+            "nests deeper than",
+        ),
+        (
+            {"grid": {"seed": [1]}, "hyperparameters": {"early_stopping": DEEP}},
+            "invalid_input",
+            ["body", "hyperparameters", "early_stopping"],
+            "nests deeper than",
+        ),
+        # A regression's cost was ranked against a classifier's: the sweep named a "best".
+        (
+            {"grid": {"task": ["regression", "binary"]}},
+            "invalid_input",
+            ["trials", 1, "task"],
+            "cannot be ranked together",
+        ),
         # An empty grid searched nothing: it ran one trial of the base hyperparameters.
         ({"grid": {}}, "invalid_input", ["body", "grid"], "at least 1"),
         # Refused by the worker after a 202 before: the sweep failed with "no trial succeeded".
@@ -330,3 +377,39 @@ def test_the_best_model_is_promoted_to_the_alias_in_its_history(
     )
     assert by_alias.status_code == 200, by_alias.text
     assert by_alias.json()["model_id"] == best["id"]
+
+
+def test_a_running_sweep_keeps_its_dataset_between_two_trials(tmp_path: Path) -> None:
+    """Between one trial's end and the next one's start (or while the reconciler retries a
+    failed start) no job of the sweep is active: DELETE /datasets/{id} answered 204 there, and
+    the sweep then failed with "trial 1 could not start"."""
+    # The tenant's one active job, on another dataset, keeps the sweep from starting a trial.
+    server = LiveServer.in_folder(tmp_path, workers=1, DNN_MAX_ACTIVE_JOBS_PER_TENANT="1")
+    with server, server.client() as http:
+        dataset = http.post("/datasets", json=blobs(30)).json()["id"]
+        other = http.post("/datasets", json=blobs(30, seed=1)).json()["id"]
+        busy = http.post(
+            "/train", json={"dataset_id": other, "hyperparameters": {"n_iterations": 1_000_000}}
+        ).json()["id"]
+        engine = make_engine(server.database_url)
+        with transaction(make_session_factory(engine)) as session:
+            sweep_id = sweeps.create_sweep(
+                session,
+                tenant_id=OPEN_MODE_TENANT,
+                name="between",
+                dataset_id=dataset,
+                metric="cost",
+                goal="min",
+                max_parallel=1,
+                search={"grid": {"seed": [1]}},
+                trials=[{"seed": 1}],
+                promote=None,
+            ).id
+        engine.dispose()
+        refused = http.delete(f"/datasets/{dataset}")
+        assert refused.status_code == 409, refused.text
+        assert "running sweep" in refused.json()["error"]["message"]
+        assert http.post(f"/sweeps/{sweep_id}/cancel").status_code == 202
+        assert http.delete(f"/datasets/{dataset}").status_code == 204
+        http.post(f"/jobs/{busy}/cancel")
+        wait_for(http, busy, TERMINAL)

@@ -134,6 +134,9 @@ def test_nested_integer_data_and_protocol_errors(
         # A 500: NumPy cannot reshape to more than 64 dimensions.
         ("/v2/models/ints/infer", tensor(shape=[1] * 65, data=[1]), 400, "65 dimensions"),
         ("/v2/models/ints/infer", tensor(data=["a"] * 6), 400, "numbers"),
+        # A dimension of true or 2.0 was read as 1 or 2.
+        ("/v2/models/ints/infer", tensor(shape=[True, 6], data=[1] * 6), 400, "shape.0"),
+        ("/v2/models/ints/infer", tensor(shape=[2.0, 3]), 400, "valid integer"),
         ("/v2/models/ints/infer", tensor(name="x"), 400, "'input'"),
         (
             "/v2/models/ints/infer",

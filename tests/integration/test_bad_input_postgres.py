@@ -42,3 +42,22 @@ def test_nul_anywhere_in_a_request_is_422_and_stores_nothing(http: httpx.Client)
     assert upload.status_code == 422, upload.text
     assert http.get("/datasets").json()["items"] == []
     assert http.get("/jobs").json()["items"] == []
+
+
+def test_a_lone_surrogate_anywhere_in_a_json_body_is_422_and_stores_nothing(
+    http: httpx.Client,
+) -> None:
+    """PostgreSQL (like UTF-8) cannot hold a lone surrogate; POST /train's was a 500."""
+    rows = '"features": [[1.0], [2.0]], "labels": [0, 1]'
+    for path, body in [
+        ("/train", '{"dataset_id": "\\ud800"}'),
+        ("/train", f'{{"dataset": {{"name": "x", {rows}}}, "resume_from": "\\udc00"}}'),
+        ("/datasets", '{"name": "n", "features": [[1.0], [2.0]], "labels": ["\\ud800", "a"]}'),
+        ("/sweeps", '{"dataset_id": "\\udfff", "grid": {"seed": [1]}}'),
+        ("/predict", '{"model": "m", "alias": "\\ud83d", "instances": [[1.0]]}'),
+    ]:
+        response = http.post(path, content=body, headers={"content-type": "application/json"})
+        assert response.status_code == 422, (path, response.text)
+        assert "surrogate" in response.json()["error"]["message"], (path, response.text)
+    assert http.get("/datasets").json()["items"] == []
+    assert http.get("/jobs").json()["items"] == []

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -115,6 +116,59 @@ def test_concurrent_submissions_never_pass_the_active_job_limit(api: Callable[..
     assert statuses == {202: 5, 429: 25}, statuses
     listed = httpx.get(f"{url}/jobs", params={"limit": 100}).json()["items"]
     assert len(listed) == 5 and {job["status"] for job in listed} == {"queued"}
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "the condition never held"
+        time.sleep(0.02)
+
+
+def test_a_dataset_deleted_while_a_job_on_it_is_accepted_is_one_or_the_other(
+    start_cluster: Callable[..., Any], postgres_url: str
+) -> None:
+    """DELETE /datasets/{id} checked for active jobs before a POST /train on the dataset had
+    committed, then deleted it: both succeeded, and the accepted job failed "the dataset was
+    deleted". Made deterministic by holding a key-share lock on the dataset row (as a foreign
+    key check does) so the DELETE waits after its check while the train is sent."""
+    url = start_cluster(n_workers=0).server.url
+    dataset = httpx.post(f"{url}/datasets", json=blobs(30)).json()["id"]
+    engine = sa.create_engine(postgres_url)
+    holder = engine.connect()
+    holder.execute(sa.text("SELECT id FROM datasets WHERE id = :id FOR KEY SHARE"), {"id": dataset})
+
+    def waiting_on_locks() -> int:
+        with engine.connect() as connection:
+            query = "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+            return int(connection.execute(sa.text(query)).scalar_one())
+
+    answers: dict[str, httpx.Response] = {}
+
+    def send(method: str, path: str, **kwargs: Any) -> threading.Thread:
+        thread = threading.Thread(
+            target=lambda: answers.update({method: httpx.request(method, url + path, **kwargs)})
+        )
+        thread.start()
+        return thread
+
+    try:
+        deleting = send("DELETE", f"/datasets/{dataset}", timeout=60)
+        wait_until(lambda: waiting_on_locks() >= 1)
+        train = {"dataset_id": dataset, "hyperparameters": {"n_iterations": 5}}
+        training = send("POST", "/train", json=train, timeout=60)
+        # The train either finishes at once, or waits for the delete to decide.
+        wait_until(lambda: "POST" in answers or waiting_on_locks() >= 2)
+    finally:
+        holder.rollback()
+        holder.close()
+    deleting.join(60)
+    training.join(60)
+    engine.dispose()
+    statuses = (answers["DELETE"].status_code, answers["POST"].status_code)
+    assert statuses in {(204, 404), (409, 202)}, (statuses, answers["POST"].text)
+    jobs = httpx.get(f"{url}/jobs").json()["items"]
+    assert all(job["dataset_id"] == dataset for job in jobs), jobs
 
 
 # --- model versions -------------------------------------------------------------------------
