@@ -192,7 +192,11 @@ class LocalWorkerPool:
                 log.warning(
                     "worker pid %s exited with %s; replacing it", process.pid, process.exitcode
                 )
-                self._reconcile([process])
+                try:
+                    self._reconcile([process])
+                except SQLAlchemyError:
+                    # Its job is no longer a live worker's: the lease check takes it later.
+                    log.exception("could not queue the job of worker pid %s again", process.pid)
                 self._processes[index] = self._spawn()
                 self._wake.put_nowait(None)
 
