@@ -34,9 +34,10 @@ HAND_BACK_FIRST_WAIT_SECONDS = 1.0
 HAND_BACK_MAX_WAIT_SECONDS = 30.0
 # SQLite's primary result codes for a database that cannot take more writes.
 SQLITE_READONLY, SQLITE_IOERR, SQLITE_FULL = 8, 10, 13
-# PostgreSQL: class 53 (disk full, out of memory, too many connections...) and a read-only
-# transaction (a hot standby, default_transaction_read_only).
-PG_INSUFFICIENT_RESOURCES_CLASS, PG_READ_ONLY_TRANSACTION = "53", "25006"
+# PostgreSQL's SQLSTATEs for the same: disk_full, and read_only_sql_transaction (a hot
+# standby, default_transaction_read_only). Not the rest of class 53 (too many connections, out
+# of memory): those pass, and the job is queued again as for a dropped connection.
+PG_STORAGE_REFUSALS = {"53100", "25006"}
 
 
 def worker_id_for(pid: int) -> str:
@@ -276,9 +277,7 @@ def storage_refusal(exc: DBAPIError) -> str | None:
     any other error (a dropped connection, a lock held too long: those pass)."""
     driver_error = exc.orig
     sqlstate = getattr(driver_error, "sqlstate", None)  # psycopg
-    if isinstance(sqlstate, str) and (
-        sqlstate.startswith(PG_INSUFFICIENT_RESOURCES_CLASS) or sqlstate == PG_READ_ONLY_TRANSACTION
-    ):
+    if sqlstate in PG_STORAGE_REFUSALS:
         return str(driver_error).strip().splitlines()[0]
     code = getattr(driver_error, "sqlite_errorcode", None)  # sqlite3 (Python 3.11+)
     # The low byte is the primary code: SQLITE_IOERR_WRITE is SQLITE_IOERR | (3 << 8).
