@@ -192,13 +192,14 @@ class LocalWorkerPool:
                 log.warning(
                     "worker pid %s exited with %s; replacing it", process.pid, process.exitcode
                 )
+                self._processes[index] = self._spawn()
+                self._wake.put_nowait(None)
                 try:
                     self._reconcile([process])
                 except SQLAlchemyError:
-                    # Its job is no longer a live worker's: the lease check takes it later.
-                    log.exception("could not queue the job of worker pid %s again", process.pid)
-                self._processes[index] = self._spawn()
-                self._wake.put_nowait(None)
+                    # The database may be what killed the worker. Its job, if any, is re-queued
+                    # when its lease runs out; this thread must live on to replace workers.
+                    log.exception("could not re-queue the job of worker pid %s", process.pid)
 
     def _reconcile(self, dead: list[BaseProcess]) -> None:
         worker_ids = [worker_id_for(process.pid) for process in dead if process.pid is not None]

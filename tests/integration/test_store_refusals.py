@@ -156,7 +156,7 @@ def test_a_worker_killed_while_the_database_is_unreachable_is_replaced_and_its_j
         job = wait_for(client, job_id, TERMINAL, TIMEOUT)
         assert job["status"] == "succeeded", job
         assert job["attempts"] == 2
-        assert "could not queue the job of worker pid" in server.log_path.read_text()
+        assert "could not re-queue the job of worker pid" in server.log_path.read_text()
 
 
 def test_a_model_the_database_refuses_to_store_fails_its_job_saying_why(
