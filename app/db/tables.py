@@ -72,6 +72,10 @@ class Dataset(Base):
     # content_sha256 when the upload asked to be stored once (the default), else None: NULLs
     # never collide, so `?dedupe=false` uploads are always stored anew.
     dedupe_key: Mapped[str | None] = mapped_column(String(64))
+    # The largest magnitude training casts to the network's dtype (features, numeric targets),
+    # so POST /train can refuse a dtype that cannot hold it without reading `data`; None for
+    # datasets stored before it was recorded.
+    max_abs_value: Mapped[float | None]
     # An .npz archive of X and y written and read with allow_pickle=False.
     data: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)
 

@@ -5,11 +5,13 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
-from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.db.engine import transaction
@@ -26,6 +28,16 @@ from app.store import checkpoints, curve_codec, datasets, history, jobs, models
 from core import DivergenceError, TrainResult, TrainState, train
 
 log = logging.getLogger(__name__)
+
+# Waits between tries at recording how an attempt ended, while the database refuses it.
+HAND_BACK_FIRST_WAIT_SECONDS = 1.0
+HAND_BACK_MAX_WAIT_SECONDS = 30.0
+# SQLite's primary result codes for a database that cannot take more writes.
+SQLITE_READONLY, SQLITE_IOERR, SQLITE_FULL = 8, 10, 13
+# PostgreSQL's SQLSTATEs for the same: disk_full, and read_only_sql_transaction (a hot
+# standby, default_transaction_read_only). Not the rest of class 53 (too many connections, out
+# of memory): those pass, and the job is queued again as for a dropped connection.
+PG_STORAGE_REFUSALS = {"53100", "25006"}
 
 
 def worker_id_for(pid: int) -> str:
@@ -110,12 +122,31 @@ def run_training_job(
     try:
         with Heartbeat(factory, job_id, worker_id, settings.job_lease_seconds) as heartbeat:
             return _train_and_store(factory, attempt, heartbeat, settings, hyperparameters, arrays)
-    except (OperationalError, InterfaceError):
+    except DBAPIError as exc:
+        refusal = storage_refusal(exc)
+        if refusal is not None:
+            # A full disk or a read-only database: another attempt would train again only to be
+            # refused again. Fail the job saying why; its last checkpoint is kept.
+            log.exception("the database refused to store job %s: %s", job_id, refusal)
+            message = (
+                f"the database refused to store this job's progress or model ({refusal}); the "
+                "curve and the last checkpoint stored are kept: once the database takes writes "
+                "again, continue it with resume_from_job"
+            )
+            _hand_back(
+                lambda: _finish(factory, job_id, worker_id, JobStatus.FAILED, message), job_id
+            )
+            return JobStatus.FAILED
+        if not isinstance(exc, OperationalError | InterfaceError):
+            log.exception("job %s failed unexpectedly", job_id)
+            return _finish(
+                factory, job_id, worker_id, JobStatus.FAILED, "internal error in the worker"
+            )
         # The database went away mid-attempt (a restart, a failover, a dropped connection): not
         # the job's fault. The attempt ends as if its worker had died; the next one resumes from
         # the last checkpoint (within DNN_MAX_ATTEMPTS).
         log.exception("job %s lost its database connection; ending this attempt", job_id)
-        _interrupt(factory, job_id, worker_id, settings)
+        _hand_back(lambda: _interrupt(factory, job_id, worker_id, settings), job_id)
         return None
     except Exception:
         log.exception("job %s failed unexpectedly", job_id)
@@ -241,18 +272,46 @@ def as_stored(point: dict[str, float]) -> dict[str, float]:
     }
 
 
+def storage_refusal(exc: DBAPIError) -> str | None:
+    """Why the database refuses to store more (full, read-only, a failing disk), or None for
+    any other error (a dropped connection, a lock held too long: those pass)."""
+    driver_error = exc.orig
+    sqlstate = getattr(driver_error, "sqlstate", None)  # psycopg
+    if sqlstate in PG_STORAGE_REFUSALS:
+        return str(driver_error).strip().splitlines()[0]
+    code = getattr(driver_error, "sqlite_errorcode", None)  # sqlite3 (Python 3.11+)
+    # The low byte is the primary code: SQLITE_IOERR_WRITE is SQLITE_IOERR | (3 << 8).
+    if isinstance(code, int) and code & 0xFF in {SQLITE_READONLY, SQLITE_IOERR, SQLITE_FULL}:
+        return str(driver_error)
+    return None
+
+
+def _hand_back(record: Callable[[], object], job_id: str) -> None:
+    """Run `record`, the write that says how this attempt ended, until the database takes it.
+
+    A local worker is seen alive by its pool, which never takes a live worker's job by its
+    lease: until this worker records the end of its attempt, the job would stay running for
+    good. A write made late is harmless: each is conditional on the job still being ours.
+    """
+    wait = HAND_BACK_FIRST_WAIT_SECONDS
+    while True:
+        try:
+            record()
+            return
+        except SQLAlchemyError:
+            log.exception("could not record how job %s ended; trying again in %g s", job_id, wait)
+        time.sleep(wait)
+        wait = min(2 * wait, HAND_BACK_MAX_WAIT_SECONDS)
+
+
 def _interrupt(
     factory: sessionmaker[Session], job_id: str, worker_id: str, settings: Settings
 ) -> None:
-    """Queue the job again (or close it, on its last attempt) as a reconciler would; if the
-    database is still unreachable, its lease running out does it later."""
-    try:
-        with transaction(factory) as session:
-            jobs.reconcile_abandoned(
-                session, lease=None, max_attempts=settings.max_attempts, dead_workers=[worker_id]
-            )
-    except SQLAlchemyError:
-        log.exception("could not queue job %s again; its lease will run out", job_id)
+    """Queue the job again (or close it, on its last attempt) as a reconciler would."""
+    with transaction(factory) as session:
+        jobs.reconcile_abandoned(
+            session, lease=None, max_attempts=settings.max_attempts, dead_workers=[worker_id]
+        )
 
 
 def _finish(

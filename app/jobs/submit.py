@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 from sqlalchemy.orm import Session
 
 from app import ingest, names
@@ -16,6 +17,7 @@ from app.job_status import JobStatus
 from app.jobs.resume import plan_resume
 from app.jobs.spec import decide_task
 from app.schemas.jobs import Hyperparameters, JobAccepted, TrainRequest
+from app.serving import dtype_limit
 from app.settings import Settings
 from app.store import checkpoints, datasets, idempotency, jobs
 
@@ -147,7 +149,45 @@ def spec_for_dataset(hp: Hyperparameters, dataset: Dataset) -> Hyperparameters:
                 "least one for validation and one for training",
                 [{"loc": ["hyperparameters", "validation_fraction"], "msg": "empty split"}],
             )
+    check_fits_dtype(hp.dtype, dataset)
     return hp.model_copy(update={"task": task})
+
+
+def check_fits_dtype(dtype_name: str, dataset: Dataset) -> None:
+    """Refuse (422) a dataset holding a value the network's dtype cannot: the worker's cast would
+    make it infinite and fail the job after its 202 (1e39 does not fit float32)."""
+    dtype = np.dtype(dtype_name)
+    largest = dataset.max_abs_value
+    if largest is None:  # stored before it was recorded
+        arrays = datasets.decode_arrays(dataset.data)
+        largest = datasets.largest_magnitude(arrays.X, arrays.y, dataset.task)
+    # The cast's own verdict: a value within half a unit in the last place of the limit rounds
+    # to it, as the worker's cast would round it.
+    with np.errstate(over="ignore"):
+        if np.isfinite(np.asarray(largest).astype(dtype)):
+            return
+    limit = dtype_limit(dtype)
+    where = _first_beyond(datasets.decode_arrays(dataset.data), dataset.task, limit)
+    message = (
+        f"{where} is beyond ±{limit:g}, the range of {dtype.name}: it would become infinite "
+        f'when training casts it; send hyperparameters.dtype "float64" or rescale those values'
+    )
+    raise InvalidInput(message, [{"loc": ["hyperparameters", "dtype"], "msg": message}])
+
+
+def _first_beyond(arrays: datasets.DatasetArrays, task: str, limit: float) -> str:
+    """Where the first value beyond `limit` is, in the words of the upload (only called when
+    there is one)."""
+    X = arrays.X.reshape(arrays.X.shape[0], -1)
+    beyond = np.argwhere(np.abs(X) > limit)
+    if len(beyond):
+        row, column = (int(i) for i in beyond[0])
+        return f"feature {column} (0-based) of sample {row} is {float(X[row, column]):g}, which"
+    y = arrays.y.reshape(arrays.y.shape[0], -1)
+    assert task == "regression"  # class labels are never cast
+    row, column = (int(i) for i in np.argwhere(np.abs(y) > limit)[0])
+    output = f" (output {column})" if y.shape[1] > 1 else ""
+    return f"the regression target{output} of sample {row} is {float(y[row, column]):g}, which"
 
 
 def accepted_body(job: Job) -> dict[str, Any]:

@@ -35,6 +35,16 @@ def decode_arrays(blob: bytes) -> DatasetArrays:
         return DatasetArrays(X=archive["X"], y=archive["y"])
 
 
+def largest_magnitude(X: np.ndarray, y: np.ndarray, task: str) -> float:
+    """The largest |value| that training casts to the network's dtype: every feature, and the
+    targets of a regression (class labels become indices, whatever their values)."""
+    # max and min, not abs(): no copy of a dataset that may be hundreds of megabytes.
+    largest = max(abs(float(X.max())), abs(float(X.min())))
+    if task == "regression":
+        largest = max(largest, abs(float(y.max())), abs(float(y.min())))
+    return largest
+
+
 def create_dataset(
     session: Session,
     *,
@@ -54,6 +64,7 @@ def create_dataset(
         input_shape=[int(d) for d in X.shape[1:]],
         task=task,
         classes=classes,
+        max_abs_value=largest_magnitude(X, y, task),
         data=encode_arrays(X, y),
     )
     session.add(dataset)
@@ -105,6 +116,7 @@ def store_once(
         "classes": classes,
         "content_sha256": sha256,
         "dedupe_key": sha256 if dedupe else None,
+        "max_abs_value": largest_magnitude(X, y, task),
         "data": encode_arrays(X, y),
     }
     inserted = insert_unless_conflict(

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from sqlalchemy import event
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.db.engine import make_engine, make_session_factory, transaction
@@ -107,3 +108,27 @@ def test_stored_hyperparameters_that_no_longer_validate_fail_the_job_with_the_re
     assert model is None
     assert job.error is not None and job.error.startswith("invalid training setup")
     assert "optimizer" in job.error
+
+
+def test_a_model_the_database_has_no_room_for_fails_its_job_saying_why(
+    settings: Settings, factory: sessionmaker[Session]
+) -> None:
+    job_id = queue_job(factory, {"hidden_layers": [256, 256], "n_iterations": 3})
+    engine = make_engine(settings.database_url)
+    with engine.connect() as connection:
+        pages = int(connection.exec_driver_sql("PRAGMA page_count").scalar_one())
+    engine.dispose()  # every connection from here on is made with the limit below
+
+    # SQLite's own limit on the file's size: the small writes of a run fit in the room left,
+    # the model (about a megabyte of weights and Adam moments) does not, as on a full disk.
+    @event.listens_for(engine, "connect")
+    def little_room(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.execute(f"PRAGMA max_page_count = {pages + 16}")
+
+    full = make_session_factory(engine)
+    assert run_training_job(full, job_id, WORKER, settings) == JobStatus.FAILED
+    engine.dispose()
+    job, model = finished(factory, job_id)
+    assert job.status == JobStatus.FAILED and model is None
+    assert job.error is not None and "database or disk is full" in job.error
+    assert "resume_from_job" in job.error

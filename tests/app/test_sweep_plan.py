@@ -27,6 +27,7 @@ def dataset(task: str = "binary", classes: list[Any] | None = None, n: int = 100
         input_shape=[2],
         task=task,
         classes=classes if classes is not None else [0, 1],
+        max_abs_value=1.0,
     )
 
 

@@ -1,0 +1,197 @@
+"""The embedded executor (local worker processes) on a PostgreSQL that stops taking writes
+mid-job: unreachable for a while, or refusing the model as a full disk would.
+
+A job whose worker cannot record how its attempt ended must not stay `running` for good (the
+pool never takes a live worker's job by its lease), a refused model write fails the job saying
+why, and nothing stored before is lost.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from job_helpers import TERMINAL, all_points, blobs, submit, wait_for
+from live_server import LiveServer
+from sqlalchemy import Engine, create_engine, make_url, text
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+N_ITERATIONS = 3000
+HYPERPARAMETERS = {
+    "hidden_layers": [32, 32],
+    "batch_size": 16,
+    "n_iterations": N_ITERATIONS,
+    "seed": 3,
+}
+SETTINGS = {"DNN_CHECKPOINT_SECONDS": "1", "DNN_WORKER_NICE": "0", "DNN_JOB_LEASE_SECONDS": "3"}
+TIMEOUT = 600  # generous for a loaded machine; nothing here asserts a duration
+OUTAGE_SECONDS = 6
+
+
+@pytest.fixture
+def admin(postgres_url: str) -> Iterator[Engine]:
+    engine = create_engine(postgres_url, isolation_level="AUTOCOMMIT")
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def server(postgres_url: str, tmp_path: Path) -> Iterator[LiveServer]:
+    with LiveServer(postgres_url, tmp_path / "server.log", 1, **SETTINGS) as live:
+        yield live
+
+
+def job_state(admin: Engine, job_id: str) -> tuple[str, str | None, int]:
+    """status, worker_id, checkpoint iteration (0 if none)."""
+    with admin.connect() as connection:
+        status, worker_id, checkpoint = connection.execute(
+            text(
+                "SELECT status, worker_id, "
+                "(SELECT iteration FROM job_checkpoints WHERE job_id = jobs.id) "
+                "FROM jobs WHERE id = :id"
+            ),
+            {"id": job_id},
+        ).one()
+    return status, worker_id, int(checkpoint or 0)
+
+
+def wait_for_checkpoint(admin: Engine, job_id: str) -> str:
+    """The worker id of the job's first attempt, once it has stored a checkpoint."""
+    deadline = time.monotonic() + TIMEOUT
+    while time.monotonic() < deadline:
+        status, worker_id, checkpoint = job_state(admin, job_id)
+        assert status in {"queued", "running"}, f"the job ended ({status}) too soon"
+        if status == "running" and checkpoint > 0 and worker_id:
+            return worker_id
+        time.sleep(0.05)
+    raise AssertionError(f"job {job_id} stored no checkpoint")
+
+
+def set_reachable(database_url: str, reachable: bool) -> None:
+    """Let sessions connect to the database or not; when not, cut the ones it has, so every
+    write fails as during a long PostgreSQL restart."""
+    url = make_url(database_url)
+    name = url.database
+    # From another database: no session of its own may be on the one it closes.
+    engine = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as connection:
+            connection.execute(text(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS {reachable}'))
+            if not reachable:
+                connection.execute(
+                    text(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                        "WHERE datname = :name"
+                    ),
+                    {"name": name},
+                )
+    finally:
+        engine.dispose()
+
+
+def outage(database_url: str) -> None:
+    set_reachable(database_url, False)
+    time.sleep(OUTAGE_SECONDS)
+    set_reachable(database_url, True)
+
+
+def trained_model(client: httpx.Client, dataset: str) -> tuple[str, str]:
+    """A model trained before the trouble: its id and the sha256 of its weights."""
+    job = wait_for(client, submit(client, dataset, n_iterations=20), TERMINAL, TIMEOUT)
+    assert job["status"] == "succeeded", job
+    weights = client.get(f"/models/{job['model_id']}/weights").content
+    return job["model_id"], hashlib.sha256(weights).hexdigest()
+
+
+def assert_intact(client: httpx.Client, model_id: str, sha256: str) -> None:
+    weights = client.get(f"/models/{model_id}/weights")
+    assert weights.status_code == 200
+    assert hashlib.sha256(weights.content).hexdigest() == sha256
+    predicted = client.post("/predict", json={"model_id": model_id, "instances": [[0.0] * 4]})
+    assert predicted.status_code == 200, predicted.text
+
+
+def test_a_job_whose_database_is_unreachable_for_a_while_resumes_once_it_is_back(
+    server: LiveServer, admin: Engine, postgres_url: str
+) -> None:
+    with server.client() as client:
+        dataset = client.post("/datasets", json=blobs(n=400)).json()["id"]
+        earlier = trained_model(client, dataset)
+        job_id = submit(client, dataset, **HYPERPARAMETERS)
+        wait_for_checkpoint(admin, job_id)
+        # Every write of the worker fails now, the one ending its attempt included; before the
+        # fix the job then stayed `running` for good, its worker alive and idle.
+        outage(postgres_url)
+
+        job = wait_for(client, job_id, TERMINAL, TIMEOUT)
+        assert job["status"] == "succeeded", job
+        assert job["attempts"] == 2
+        assert [p["iteration"] for p in all_points(client, job_id)] == list(
+            range(1, N_ITERATIONS + 1)
+        )
+        assert_intact(client, *earlier)
+
+
+def test_a_worker_killed_while_the_database_is_unreachable_is_replaced_and_its_job_resumed(
+    server: LiveServer, admin: Engine, postgres_url: str
+) -> None:
+    with server.client() as client:
+        dataset = client.post("/datasets", json=blobs(n=400)).json()["id"]
+        job_id = submit(client, dataset, **HYPERPARAMETERS)
+        worker_id = wait_for_checkpoint(admin, job_id)
+        set_reachable(postgres_url, False)
+        # The pool cannot queue the dead worker's job again now; before the fix that error
+        # ended the pool's monitor thread, so no worker was started again and the job never ran.
+        os.kill(int(worker_id.rsplit(":", 1)[1]), signal.SIGKILL)
+        time.sleep(OUTAGE_SECONDS)
+        set_reachable(postgres_url, True)
+
+        job = wait_for(client, job_id, TERMINAL, TIMEOUT)
+        assert job["status"] == "succeeded", job
+        assert job["attempts"] == 2
+        assert "could not re-queue the job of worker pid" in server.log_path.read_text()
+
+
+def test_a_model_the_database_refuses_to_store_fails_its_job_saying_why(
+    server: LiveServer, admin: Engine
+) -> None:
+    with server.client() as client:
+        dataset = client.post("/datasets", json=blobs(n=400)).json()["id"]
+        earlier = trained_model(client, dataset)
+        # The model store refuses new models as PostgreSQL does when its disk is full.
+        with admin.connect() as connection:
+            connection.execute(
+                text(
+                    "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+                    "RAISE EXCEPTION 'could not extend file: No space left on device' "
+                    "USING ERRCODE = 'disk_full'; END $$"
+                )
+            )
+            connection.execute(
+                text("CREATE TRIGGER disk_full BEFORE INSERT ON models EXECUTE FUNCTION refuse()")
+            )
+        job_id = submit(client, dataset, **HYPERPARAMETERS)
+        job = wait_for(client, job_id, TERMINAL, TIMEOUT)
+        assert job["status"] == "failed", job
+        assert job["attempts"] == 1  # not retried: another attempt would be refused again
+        assert "database refused to store" in job["error"], job["error"]
+        assert "No space left on device" in job["error"] and "resume_from_job" in job["error"]
+        assert job["model_id"] is None
+        assert_intact(client, *earlier)
+
+        with admin.connect() as connection:
+            connection.execute(text("DROP TRIGGER disk_full ON models"))
+        continued = client.post(
+            "/train", json={"resume_from_job": job_id, "hyperparameters": {"n_iterations": 10}}
+        )
+        assert continued.status_code == 202, continued.text
+        again = wait_for(client, continued.json()["id"], TERMINAL, TIMEOUT)
+        assert again["status"] == "succeeded", again
+        assert again["start_iteration"] > 0
