@@ -36,7 +36,7 @@ from app.api.health import ReadinessCache
 from app.auth import AuthGate, AuthMode
 from app.db.engine import make_engine, make_read_session_factory, make_session_factory
 from app.errors import ServiceError
-from app.http.middleware import BodySizeLimit, ResponseHeaderGuard
+from app.http.middleware import BodyReadTimeout, BodySizeLimit, ResponseHeaderGuard
 from app.http.openapi import install_openapi
 from app.http.request_guard import RequestGuard
 from app.http.request_id import RequestId
@@ -208,6 +208,8 @@ def create_app(
     # Inside the body limit: a JSON body it reads whole has been bounded already.
     app.add_middleware(RequestGuard)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    # Outside both: the guard, too, waits for the body it reads whole.
+    app.add_middleware(BodyReadTimeout, seconds=settings.body_timeout_seconds)
     app.include_router(inference_v2.router)
     app.include_router(metrics_api.router)
     app.include_router(events.router)

@@ -60,6 +60,9 @@ class Settings(BaseSettings):
     metrics_token: str | None = Field(default=None, min_length=16, repr=False)
     max_active_jobs_per_tenant: int = Field(default=50, gt=0)
     max_body_bytes: int = Field(default=64 * 1024 * 1024, gt=0)
+    # A request body that sends no bytes for this long is answered 408 and its connection
+    # closed: uvicorn itself never times out a body that stalls mid-way.
+    body_timeout_seconds: float = Field(default=30.0, gt=0, le=3600)
     max_dataset_cells: int = Field(default=20_000_000, gt=0)
     # What an uploaded .npz may decompress to (X and y together), checked from the .npy headers
     # before anything is decompressed.

@@ -1,7 +1,9 @@
-"""ASGI middleware: a request body limit enforced while the body streams in; sendable headers."""
+"""ASGI middleware: a request body limit enforced while the body streams in; a body read
+timeout; sendable headers."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
@@ -16,15 +18,6 @@ log = logging.getLogger("app")
 
 class BodyTooLarge(Exception):
     pass
-
-
-def _error_body(limit: int, path: str) -> bytes:
-    message = f"the request body exceeds this server's limit of {limit} bytes"
-    if is_protocol_path(path):
-        return json.dumps(protocol_error_body(message)).encode()
-    return json.dumps(
-        {"error": {"code": "payload_too_large", "message": message, "details": []}}
-    ).encode()
 
 
 class BodySizeLimit(HttpMiddleware):
@@ -64,14 +57,78 @@ class BodySizeLimit(HttpMiddleware):
                 await self._reject(scope, send)
 
     async def _reject(self, scope: Scope, send: Send) -> None:
-        body = _error_body(self.max_bytes, scope.get("path", ""))
-        headers = [
-            (b"content-type", b"application/json"),
-            (b"content-length", str(len(body)).encode()),
-            (b"connection", b"close"),
-        ]
-        await send({"type": "http.response.start", "status": 413, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
+        message = f"the request body exceeds this server's limit of {self.max_bytes} bytes"
+        await _send_error(send, 413, "payload_too_large", message, scope.get("path", ""))
+
+
+class BodyStalled(Exception):
+    pass
+
+
+class BodyReadTimeout(HttpMiddleware):
+    """408 when a request body stops arriving: no bytes for `seconds` before its end.
+
+    uvicorn times out idle connections between requests, never a body that stalls (a
+    Content-Length larger than what is sent, a chunked body that stops): the route awaiting it
+    held its task and connection forever. The wait is bounded only until the body has ended;
+    after that, receive() waits for the client to leave, which a streamed answer (the event
+    streams) listens for as long as it runs.
+    """
+
+    def __init__(self, app: ASGIApp, seconds: float) -> None:
+        super().__init__(app)
+        self.seconds = seconds
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        body_ended = False
+        response_started = False
+
+        async def timed_receive() -> Message:
+            nonlocal body_ended
+            if body_ended:
+                return await receive()
+            try:
+                message = await asyncio.wait_for(receive(), self.seconds)
+            except TimeoutError:
+                raise BodyStalled from None
+            body_ended = message["type"] != "http.request" or not message.get("more_body", False)
+            return message
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal response_started
+            response_started = response_started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, timed_receive, tracking_send)
+        except BodyStalled:
+            log.info(
+                "request body stalled for %s s on %s %s",
+                self.seconds,
+                scope.get("method"),
+                scope.get("path"),
+            )
+            if not response_started:
+                message = f"no request body bytes arrived for {self.seconds:g} s; send it again"
+                await _send_error(send, 408, "request_timeout", message, scope.get("path", ""))
+
+
+async def _send_error(send: Send, status: int, code: str, message: str, path: str) -> None:
+    """An error answer in the path's error shape; the connection closes after it, since the
+    rest of the request's body was never read."""
+    error = (
+        protocol_error_body(message)
+        if is_protocol_path(path)
+        else {"error": {"code": code, "message": message, "details": []}}
+    )
+    body = json.dumps(error).encode()
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        (b"connection", b"close"),
+    ]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
 
 
 # RFC 9110: a field name is a token; a field value has no control character but HTAB.
