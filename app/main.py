@@ -13,7 +13,6 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
-from starlette.routing import Match
 from starlette.types import Scope
 
 from app.api import (
@@ -36,6 +35,7 @@ from app.api.health import ReadinessCache
 from app.auth import AuthGate, AuthMode
 from app.db.engine import make_engine, make_read_session_factory, make_session_factory
 from app.errors import ServiceError
+from app.http.head import HeadAsGet, takes
 from app.http.middleware import BodyReadTimeout, BodySizeLimit, ResponseHeaderGuard
 from app.http.openapi import install_openapi
 from app.http.request_guard import RequestGuard
@@ -89,19 +89,17 @@ def answer_error(
 
 
 def allowed_methods(app: FastAPI, scope: Scope) -> str:
-    """Every method some route takes at this path, for a 405's Allow header.
+    """Every method some route takes at this path, for a 405's Allow header; HEAD wherever
+    GET is (app/http/head.py).
 
     Starlette's own 405 names only the first route whose path matched: `PATCH /datasets` said
     `Allow: POST`, though GET /datasets exists too.
     """
-    return ", ".join(
-        method
-        for method in ROUTE_METHODS
-        if any(
-            route.matches({**scope, "method": method})[0] == Match.FULL
-            for route in app.router.routes
-        )
-    )
+    routes = app.router.routes
+    taken = {method for method in ROUTE_METHODS if takes(routes, scope, method)}
+    if "GET" in taken:
+        taken.add("HEAD")
+    return ", ".join(method for method in ROUTE_METHODS if method in taken)
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -205,6 +203,8 @@ def create_app(
         app.include_router(router)
     app.include_router(export.router)
     app.include_router(sweeps.router)
+    # Innermost: the middleware around it (metrics, request ids) see the HEAD as it came.
+    app.add_middleware(HeadAsGet, routes=app.router.routes)
     # Inside the body limit: a JSON body it reads whole has been bounded already.
     app.add_middleware(RequestGuard)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)

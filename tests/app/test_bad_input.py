@@ -437,10 +437,10 @@ def test_a_dataset_name_may_be_any_showable_text(shared_client: httpx.Client) ->
 @pytest.mark.parametrize(
     ("method", "path", "allowed"),
     [
-        ("PATCH", "/datasets", "GET, POST"),
-        ("PUT", "/datasets/some-id", "GET, DELETE"),
+        ("PATCH", "/datasets", "GET, HEAD, POST"),
+        ("PUT", "/datasets/some-id", "GET, HEAD, DELETE"),
         ("PATCH", "/models/names/m/aliases/prod", "PUT, DELETE"),
-        ("DELETE", "/sweeps", "GET, POST"),
+        ("DELETE", "/sweeps", "GET, HEAD, POST"),
         ("GET", "/predict", "POST"),
     ],
 )
