@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app import plots
 from app.api.deps import ReadSessionFactoryDep, TenantDep
-from app.schemas.common import error_responses
+from app.schemas.common import PLAIN_INT, error_responses
 from app.schemas.jobs import DEFAULT_CURVE_POINTS, MAX_CURVE_POINTS
 from app.store import history, job_metrics, jobs
 
@@ -21,6 +21,7 @@ DEFAULT_PLOT_POINTS = DEFAULT_CURVE_POINTS
 MaxPlotPoints = Annotated[
     int,
     Query(ge=2, le=MAX_CURVE_POINTS, description="draw at most this many (real) points"),
+    PLAIN_INT,
 ]
 
 

@@ -19,7 +19,7 @@ from app.api.deps import ReadSessionFactoryDep, SettingsDep, TenantDep
 from app.api.jobs import progress, summary
 from app.errors import NotFound
 from app.job_status import JobStatus
-from app.schemas.common import MAX_INDEX, error_responses
+from app.schemas.common import MAX_INDEX, PLAIN_INT, error_responses
 from app.schemas.jobs import DEFAULT_CURVE_POINTS
 from app.store import history, jobs
 
@@ -172,11 +172,14 @@ async def job_events(
     settings: SettingsDep,
     factory: ReadSessionFactoryDep,
     last_event_id: Annotated[
-        int | None, Header(ge=0, le=MAX_INDEX, description="resume after this iteration")
+        int | None,
+        Header(ge=0, le=MAX_INDEX, description="resume after this iteration"),
+        PLAIN_INT,
     ] = None,
     since: Annotated[
         int | None,
         Query(ge=0, le=MAX_INDEX, description="resume after this iteration (no snapshot)"),
+        PLAIN_INT,
     ] = None,
 ) -> StreamingResponse:
     resume = last_event_id if last_event_id is not None else since

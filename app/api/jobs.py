@@ -19,7 +19,7 @@ from app.api.deps import (
 from app.db.tables import Job
 from app.job_status import JobStatus
 from app.jobs.submit import submit_and_dispatch
-from app.schemas.common import Limit, Offset, Since, error_responses
+from app.schemas.common import PLAIN_INT, Limit, Offset, Since, error_responses
 from app.schemas.jobs import (
     DEFAULT_CURVE_POINTS,
     MAX_CURVE_POINTS,
@@ -37,10 +37,12 @@ THINNING = (
     "at most this many points: a longer curve is thinned to real recorded points (its first "
     "and last, and per bucket its first, lowest-cost, highest-cost and last)"
 )
-MaxPoints = Annotated[int, Query(ge=2, le=MAX_CURVE_POINTS, description=THINNING)]
-ThinTo = Annotated[int | None, Query(ge=2, le=MAX_CURVE_POINTS, description=THINNING)]
+MaxPoints = Annotated[int, Query(ge=2, le=MAX_CURVE_POINTS, description=THINNING), PLAIN_INT]
+ThinTo = Annotated[int | None, Query(ge=2, le=MAX_CURVE_POINTS, description=THINNING), PLAIN_INT]
 HistoryLimit = Annotated[
-    int, Query(ge=1, le=MAX_CURVE_POINTS, description="at most this many points per page")
+    int,
+    Query(ge=1, le=MAX_CURVE_POINTS, description="at most this many points per page"),
+    PLAIN_INT,
 ]
 DEFAULT_HISTORY_PAGE = 10_000
 
