@@ -48,7 +48,7 @@ def wants_json(args: argparse.Namespace) -> bool:
 
 
 def stdout_console() -> Console:
-    return Console(file=sys.stdout, highlight=False)
+    return cli_tables.text_console(sys.stdout)
 
 
 def fetch_and_show(
@@ -108,7 +108,7 @@ def _ending(job: JSON, job_id: str, args: argparse.Namespace) -> int:
     if job["status"] == "cancelled":
         sys.stderr.write(f"job {job_id} was cancelled\n")
         return EXIT_JOB_CANCELLED
-    sys.stderr.write(f"job {job_id} failed: {job.get('error')}\n")
+    sys.stderr.write(f"job {job_id} failed: {cli_tables.visible(job.get('error'))}\n")
     return EXIT_JOB_FAILED
 
 
@@ -228,13 +228,16 @@ def _predict(args: argparse.Namespace) -> int:
     if not args.proba or probabilities is None:
         if args.proba:
             sys.stderr.write("a regression model has no class probabilities\n")
-        sys.stdout.write("".join(f"{value}\n" for value in result["predictions"]))
+        sys.stdout.write(
+            "".join(f"{cli_tables.visible(value)}\n" for value in result["predictions"])
+        )
         return 0
     # Tab-separated with a header: the prediction, then one probability per class.
-    header = ["prediction", *(f"p({label})" for label in classes)]
+    # Labels are any text: a tab or newline in one, written as such, would break the columns.
+    header = ["prediction", *(f"p({cli_tables.visible(label)})" for label in classes)]
     lines = ["\t".join(header)]
     for label, row in zip(result["predictions"], probabilities, strict=True):
-        lines.append("\t".join([str(label), *(f"{p:.6f}" for p in row)]))
+        lines.append("\t".join([cli_tables.visible(label), *(f"{p:.6f}" for p in row)]))
     sys.stdout.write("\n".join(lines) + "\n")
     return 0
 
@@ -248,7 +251,8 @@ def guarded(handler: Any) -> Any:
         except ClientError as exc:
             # The server's message speaks HTTP; the command's user needs its own option.
             hint = " (pass --api-key KEY or set DNN_API_KEY)" if exc.status == 401 else ""
-            sys.stderr.write(f"error: {exc}{hint}\n")
+            # The server's message may quote a stored name or label.
+            sys.stderr.write(f"error: {cli_tables.visible(exc)}{hint}\n")
             return EXIT_REQUEST_FAILED
         except OSError as exc:
             sys.stderr.write(f"error: {exc}\n")

@@ -15,8 +15,6 @@ import sys
 from pathlib import Path
 from typing import Any, NoReturn, get_args
 
-from rich.console import Console
-
 from app.cli import tables as cli_tables
 from app.cli.commands import (
     EXIT_INTERRUPTED,
@@ -96,7 +94,7 @@ def _ending(sweep: JSON, args: argparse.Namespace) -> int:
     if wants_json(args):
         json_out(sweep)
     else:
-        Console(file=sys.stderr, highlight=False).print(cli_tables.sweep_details(sweep))
+        cli_tables.text_console(sys.stderr).print(cli_tables.sweep_details(sweep))
         if sweep.get("best"):
             print_line(str(sweep["best"]["model_id"]))
     if sweep["status"] == "succeeded":
@@ -104,7 +102,8 @@ def _ending(sweep: JSON, args: argparse.Namespace) -> int:
     if sweep["status"] == "cancelled":
         sys.stderr.write(f"sweep {sweep['id']} was cancelled\n")
         return EXIT_JOB_CANCELLED
-    sys.stderr.write(f"sweep {sweep['id']} failed: {sweep.get('error') or 'no trial succeeded'}\n")
+    reason = cli_tables.visible(sweep.get("error") or "no trial succeeded")
+    sys.stderr.write(f"sweep {sweep['id']} failed: {reason}\n")
     return EXIT_JOB_FAILED
 
 

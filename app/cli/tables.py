@@ -1,18 +1,21 @@
 """Tables and detail views of the client commands, laid out by rich at the terminal's width.
 
 Ids are never cut (they are what the next command needs); names and timestamps give way.
+Stored text (names, class labels, error messages) is shown through `visible`, and printed by a
+`text_console`, which reads no markup in it.
 """
 
 from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Any
+from typing import Any, TextIO
 
-from rich.console import Group, RenderableType
+from rich.console import Console, Group, RenderableType
 from rich.table import Table
 
 from app.job_status import JobStatus
+from app.schemas.datasets import UNSHOWABLE
 
 JSON = dict[str, Any]
 WIDTHS = {
@@ -25,6 +28,26 @@ WIDTHS = {
     "CREATED": 11,
     "TASK": 10,
 }
+
+
+def visible(value: object) -> str:
+    """The text with each control character written as its escape (ESC as \\x1b).
+
+    Class labels are any text, and dataset names stored before names were restricted may hold
+    anything: raw, an ANSI sequence in one recoloured, cleared or retitled the user's terminal,
+    and a newline or a bidirectional override showed a table other than the data.
+    """
+    return UNSHOWABLE.sub(lambda match: ascii(match.group())[1:-1], str(value))
+
+
+def text_console(file: TextIO) -> Console:
+    """A console that prints text as it is: rich would otherwise read `[bold]` in a name as
+    markup (or `[/x]` as an error), and `:warning:` as an emoji."""
+    return Console(file=file, highlight=False, markup=False, emoji=False)
+
+
+def _row(table: Table, *cells: object) -> None:
+    table.add_row(*(visible(cell) for cell in cells))
 
 
 # The columns that give way when the terminal is narrow; every other column keeps its width.
@@ -61,7 +84,8 @@ def _metric(metrics: JSON, key: str) -> str:
 def jobs_table(items: list[JSON]) -> RenderableType:
     table = _table("JOB", "STATUS", "DONE", "MODEL NAME", "CREATED")
     for job in items:
-        table.add_row(
+        _row(
+            table,
             job["id"],
             job["status"],
             f"{job['progress']:.0%}",
@@ -75,7 +99,8 @@ def models_table(items: list[JSON]) -> RenderableType:
     table = _table("MODEL", "NAME", "VER", "ACCURACY", "VAL ACC")
     for model in items:
         metrics = model.get("metrics") or {}
-        table.add_row(
+        _row(
+            table,
             model["id"],
             model["name"],
             str(model["version"]),
@@ -88,7 +113,8 @@ def models_table(items: list[JSON]) -> RenderableType:
 def datasets_table(items: list[JSON]) -> RenderableType:
     table = _table("DATASET", "NAME", "ROWS", "FEAT", "TASK")
     for dataset in items:
-        table.add_row(
+        _row(
+            table,
             dataset["id"],
             dataset["name"],
             str(dataset["n_samples"]),
@@ -103,7 +129,7 @@ def _details(rows: list[tuple[str, Any]]) -> Table:
     table.add_column(style="bold", no_wrap=True)
     table.add_column(overflow="fold")
     for name, value in rows:
-        table.add_row(name, "-" if value is None else str(value))
+        _row(table, name, "-" if value is None else value)
     return table
 
 
@@ -156,7 +182,8 @@ def model_details(model: JSON) -> RenderableType:
 def sweeps_table(items: list[JSON]) -> RenderableType:
     table = _table("SWEEP", "NAME", "STATUS", "TRIALS", "CREATED")
     for sweep in items:
-        table.add_row(
+        _row(
+            table,
             sweep["id"],
             sweep["name"],
             sweep["status"],
@@ -174,7 +201,7 @@ def _params(params: JSON) -> str:
             return f"{value:.4g}"
         return json.dumps(value, separators=(",", ":"))
 
-    return "\n".join(f"{name}={shown(value)}" for name, value in params.items())
+    return "\n".join(visible(f"{name}={shown(value)}") for name, value in params.items())
 
 
 def leaderboard(sweep: JSON) -> RenderableType:
@@ -183,11 +210,12 @@ def leaderboard(sweep: JSON) -> RenderableType:
     metric = str(sweep["metric"])
     table = _table("RANK", metric.upper(), "PARAMS", "JOB")
     for trial in sweep["trials"]:
+        # Not _row: the PARAMS cell's line breaks are its layout, each line made visible.
         table.add_row(
-            trial["status"] if trial["rank"] is None else str(trial["rank"]),
+            visible(trial["status"] if trial["rank"] is None else trial["rank"]),
             _metric(trial.get("metrics") or {}, metric),
             _params(trial["params"]),
-            trial["job_id"] or "-",
+            visible(trial["job_id"] or "-"),
         )
     return table
 

@@ -26,7 +26,7 @@ Label = Annotated[
 # characters (an ESC sequence in a name reached the CLI's terminal raw, a newline broke its
 # tables), no bidirectional overrides or isolates, which show text in another order than it is
 # stored ("Trojan Source"), and not blank.
-_UNSHOWABLE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+UNSHOWABLE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 MAX_NAME_LENGTH = 200
 
 
@@ -34,7 +34,7 @@ def name_problem(name: str) -> str | None:
     """What makes `name` unfit to be a dataset's name, or None."""
     if not name.strip():
         return "is blank"
-    unshowable = _UNSHOWABLE.search(name)
+    unshowable = UNSHOWABLE.search(name)
     if unshowable is not None:
         return f"holds the control character U+{ord(unshowable.group()):04X}"
     return None
