@@ -48,5 +48,11 @@ class HeadAsGet(HttpMiddleware):
             await send({"type": "http.response.body", "body": b""})
             raise _HeadersSent
 
-        with contextlib.suppress(_HeadersSent):
-            await self.app({**scope, "method": "GET"}, receive, headers_only)
+        as_get = {**scope, "method": "GET"}
+        try:
+            with contextlib.suppress(_HeadersSent):
+                await self.app(as_get, receive, headers_only)
+        finally:
+            # The router records the matched route in the scope it is handed; the metrics
+            # around this middleware read it from theirs, under the method that came (HEAD).
+            scope.update({key: value for key, value in as_get.items() if key != "method"})

@@ -86,3 +86,10 @@ def test_a_path_without_get_still_refuses_head(shared_client: httpx.Client) -> N
     response = shared_client.head("/predict")
     assert response.status_code == 405
     assert response.headers["allow"] == "POST"
+
+
+def test_a_head_is_counted_under_its_route(shared_client: httpx.Client) -> None:
+    """The route the GET matched is the HEAD's metrics label, not `<unmatched>`."""
+    assert shared_client.head("/sweeps").status_code == 200
+    exposition = shared_client.get("/metrics").text
+    assert 'dnn_http_requests_total{method="HEAD",route="/sweeps",status="200"}' in exposition
