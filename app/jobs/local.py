@@ -38,6 +38,8 @@ log = logging.getLogger(__name__)
 IDLE_POLL_SECONDS = 1.0
 MONITOR_SECONDS = 0.5
 PR_SET_PDEATHSIG = 1
+OUTAGE_FIRST_WAIT_SECONDS = 0.5
+OUTAGE_MAX_WAIT_SECONDS = 30.0
 
 
 def _die_with_parent() -> None:
@@ -92,16 +94,56 @@ def worker_main(settings_data: dict[str, Any], wake: Any, stop: EventType) -> No
     worker_id = make_worker_id()
     # Workers take queued jobs from the database themselves: a new trial needs no hand-over.
     sweeps = SweepAdvancer(settings, dispatch=None)
+    outage = _Outage()
     while not stop.is_set():
-        with transaction(factory) as session:
-            job_id = jobs.next_queued_job_id(session)
+        try:
+            with transaction(factory) as session:
+                job_id = jobs.next_queued_job_id(session)
+            # The claim is run_training_job's first write: a database that refuses it (full
+            # disk, read-only, unreachable) raises here, the job still queued.
+            if job_id is not None:
+                run_training_job(factory, job_id, worker_id, settings)
+        except SQLAlchemyError:
+            # Dying here only had the pool start another worker that died the same way, in a
+            # tight loop until the database took writes again.
+            stop.wait(outage.failed())
+            continue
+        outage.ended()
         if job_id is None:
             with contextlib.suppress(queue.Empty):
                 wake.get(timeout=IDLE_POLL_SECONDS)
             continue
-        run_training_job(factory, job_id, worker_id, settings)
         sweeps.after_trial(factory, job_id)
     engine.dispose()
+
+
+class _Outage:
+    """A worker's view of a database outage: logged once when it starts and once when it ends,
+    with a wait between tries that grows to a cap (many workers, one struggling database)."""
+
+    def __init__(self) -> None:
+        self._failures = 0
+
+    def failed(self) -> float:
+        """Record a failed try; returns the seconds to wait before the next."""
+        if self._failures == 0:
+            log.exception(
+                "worker pid %d cannot read or write the database; trying again, less often, until it can",
+                os.getpid(),
+            )
+        self._failures += 1
+        return min(
+            OUTAGE_MAX_WAIT_SECONDS, OUTAGE_FIRST_WAIT_SECONDS * 2.0 ** min(self._failures - 1, 16)
+        )
+
+    def ended(self) -> None:
+        if self._failures:
+            log.warning(
+                "worker pid %d: the database answers again after %d failed tries",
+                os.getpid(),
+                self._failures,
+            )
+        self._failures = 0
 
 
 def _pid_alive(worker_id: str) -> bool:
