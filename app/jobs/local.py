@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
 from threadpoolctl import threadpool_limits
 
 from app.db.engine import make_engine, make_session_factory, transaction
@@ -95,14 +96,22 @@ def worker_main(settings_data: dict[str, Any], wake: Any, stop: EventType) -> No
     # Workers take queued jobs from the database themselves: a new trial needs no hand-over.
     sweeps = SweepAdvancer(settings, dispatch=None)
     outage = _Outage()
+    # The job whose run ended in a database error, which this worker may still hold: the pool
+    # never takes a live worker's job, so the worker hands it back itself before the next.
+    held: str | None = None
     while not stop.is_set():
         try:
+            if held is not None:
+                _release(factory, worker_id, settings)
+                held = None
             with transaction(factory) as session:
                 job_id = jobs.next_queued_job_id(session)
-            # The claim is run_training_job's first write: a database that refuses it (full
-            # disk, read-only, unreachable) raises here, the job still queued.
             if job_id is not None:
+                # The claim is its first write: a database that refuses it (full disk,
+                # read-only, unreachable) raises here, and the job is still queued.
+                held = job_id
                 run_training_job(factory, job_id, worker_id, settings)
+                held = None
         except SQLAlchemyError:
             # Dying here only had the pool start another worker that died the same way, in a
             # tight loop until the database took writes again.
@@ -115,6 +124,15 @@ def worker_main(settings_data: dict[str, Any], wake: Any, stop: EventType) -> No
             continue
         sweeps.after_trial(factory, job_id)
     engine.dispose()
+
+
+def _release(factory: sessionmaker[Session], worker_id: str, settings: Settings) -> None:
+    """What the pool does for a dead worker: its job, if it holds one, is queued again (or
+    closed on its last attempt). Nothing when the error came before the claim was committed."""
+    with transaction(factory) as session:
+        jobs.reconcile_abandoned(
+            session, lease=None, max_attempts=settings.max_attempts, dead_workers=[worker_id]
+        )
 
 
 class _Outage:

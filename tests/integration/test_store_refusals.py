@@ -283,3 +283,64 @@ def test_the_wait_between_tries_grows_to_its_cap_and_resets_once_the_database_an
     assert waits == sorted(waits) and waits[-1] == OUTAGE_MAX_WAIT_SECONDS
     outage.ended()
     assert outage.failed() == OUTAGE_FIRST_WAIT_SECONDS
+
+
+def test_a_job_whose_end_the_database_refuses_is_handed_back_by_its_live_worker(
+    postgres_url: str, tmp_path: Path, admin: Engine
+) -> None:
+    with (
+        LiveServer(postgres_url, tmp_path / "server.log", 1, DNN_PARSE_WORKERS="0") as server,
+        server.client() as client,
+    ):
+        dataset = client.post("/datasets", json=blobs(n=100)).json()["id"]
+        # The mode row says what the database refuses: claims, then a job's failing, then none.
+        with admin.connect() as connection:
+            connection.execute(text("CREATE SEQUENCE fail_refusals"))
+            connection.execute(text("CREATE TABLE refusal (mode text)"))
+            connection.execute(text("INSERT INTO refusal VALUES ('claim')"))
+            connection.execute(
+                text(
+                    "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$ "
+                    "DECLARE m text := (SELECT mode FROM refusal); BEGIN "
+                    "IF (m = 'claim' AND OLD.status = 'queued' AND NEW.status = 'running') OR "
+                    "(m = 'fail' AND NEW.status = 'failed') THEN "
+                    "IF m = 'fail' THEN PERFORM nextval('fail_refusals'); END IF; RAISE EXCEPTION "
+                    "'could not extend file: No space left on device' USING ERRCODE = 'disk_full';"
+                    " END IF; RETURN NEW; END $$"
+                )
+            )
+            connection.execute(
+                text(
+                    "CREATE TRIGGER refuse BEFORE UPDATE ON jobs FOR EACH ROW EXECUTE FUNCTION refuse()"
+                )
+            )
+        job_id = submit(client, dataset, n_iterations=20)
+        with admin.connect() as connection:
+            # Stored settings the runner cannot read: it claims the job, then fails it, which is
+            # refused, after the claim was committed.
+            connection.execute(
+                text('UPDATE jobs SET hyperparameters = \'{"hidden_layers": "x"}\' WHERE id = :id'),
+                {"id": job_id},
+            )
+            connection.execute(text("UPDATE refusal SET mode = 'fail'"))
+        deadline = time.monotonic() + 60
+        while True:
+            with admin.connect() as connection:
+                value, called = connection.execute(
+                    text("SELECT last_value, is_called FROM fail_refusals")
+                ).one()
+            if called and value >= 2:
+                break
+            assert time.monotonic() < deadline, "the job is stuck: its worker never handed it back"
+            time.sleep(0.05)
+        with admin.connect() as connection:
+            connection.execute(text("UPDATE refusal SET mode = 'none'"))
+
+        # Before the fix of the worker's handing back, the job stayed running for good: its
+        # worker lived on, and the pool never takes a live worker's job.
+        job = wait_for(client, job_id, TERMINAL, 60)
+        assert job["status"] == "failed", job
+        assert job["attempts"] >= 2, job  # handed back after the refusal, and claimed again
+        # Failed by an attempt that could read its settings' error, or, on the last attempt,
+        # closed as the pool closes a dead worker's.
+        assert "invalid training setup" in job["error"] or "interrupted" in job["error"], job
