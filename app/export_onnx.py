@@ -1,14 +1,15 @@
 """Export a trained network as an ONNX model that other servers (onnxruntime, Triton) can load.
 
-The graph computes what `/predict` computes, in the network's own dtype:
+The graph computes what `/predict` computes, in the network's own dtype (DTYPE below: float32,
+or float64 for a float64 network, input and outputs included):
 
-    input  "input"          float32 [N, n_features]   flat rows, also for image models
+    input  "input"          DTYPE [N, n_features]     flat rows, also for image models
     (standardisation)       Sub(mean), Div(scale)      when the model was trained with it
     hidden layers           Gemm + the layer's activation
     output, by task:
-      binary                "probabilities" [N, 2] (1 - p, p) and "class_index" int64 [N]
-      multiclass            "probabilities" [N, k] (softmax) and "class_index" int64 [N]
-      regression            "predictions"   [N, n_outputs]
+      binary                "probabilities" DTYPE [N, 2] (1 - p, p), "class_index" int64 [N]
+      multiclass            "probabilities" DTYPE [N, k] (softmax), "class_index" int64 [N]
+      regression            "predictions"   DTYPE [N, n_outputs]
 
 `class_index` indexes the JSON list in the metadata prop `classes`; the per-sample shape of the
 training data (e.g. [8, 8]) is in `input_shape`. `onnx` is an optional dependency
@@ -95,11 +96,10 @@ def to_onnx(network: Network, *, metadata: dict[str, Any] | None = None) -> byte
         initializers.append(numpy_helper.from_array(np.asarray(value, network.dtype), name))
         return name
 
+    # Input and outputs in the network's dtype, not float32 around a float64 graph: rounding
+    # the rows (or the answers) to float32 put a regression's outputs around 9,000 off /predict's
+    # by more than 1e-5. onnxruntime's CPU provider runs every operator used here in double.
     current = INPUT_NAME
-    if compute == TensorProto.DOUBLE:
-        # The network computes in float64; so does the graph, from the float32 input on.
-        nodes.append(helper.make_node("Cast", [current], ["input_double"], to=compute))
-        current = "input_double"
     if network.feature_mean is not None and network.feature_scale is not None:
         mean = constant("feature_mean", network.feature_mean)
         scale = constant("feature_scale", network.feature_scale)
@@ -108,23 +108,32 @@ def to_onnx(network: Network, *, metadata: dict[str, Any] | None = None) -> byte
         current = "standardized"
 
     n_layers = len(network.weights)
+    slope = None
+    if network.hidden_activation == "leaky_relu" and compute == TensorProto.DOUBLE and n_layers > 1:
+        # LeakyRelu's alpha attribute is a float32 (0.01 becomes 0.00999999978): in float64
+        # the slope is a float64 constant, and the layer the core's max(z, 0.01 * z).
+        slope = constant("leaky_relu_slope", np.asarray(LEAKY_RELU_SLOPE))
     for layer, (W, b) in enumerate(zip(network.weights, network.biases, strict=True)):
         weight, bias = constant(f"W{layer}", W), constant(f"b{layer}", b)
         logits = f"Z{layer}"
         nodes.append(helper.make_node("Gemm", [current, weight, bias], [logits]))
         current = logits
         if layer < n_layers - 1:
-            op, attributes = HIDDEN_ACTIVATIONS[network.hidden_activation]
-            nodes.append(helper.make_node(op, [logits], [f"A{layer}"], **attributes))
             current = f"A{layer}"
+            if slope is not None:
+                nodes.append(helper.make_node("Mul", [logits, slope], [f"{logits}_sloped"]))
+                nodes.append(helper.make_node("Max", [logits, f"{logits}_sloped"], [current]))
+                continue
+            op, attributes = HIDDEN_ACTIVATIONS[network.hidden_activation]
+            nodes.append(helper.make_node(op, [logits], [current], **attributes))
 
-    outputs = _output_nodes(network, current, nodes, constant, compute)
+    outputs = _output_nodes(network, current, nodes, constant)
     n_out = network.layer_dims[-1]
     width = 2 if network.output == "sigmoid" else n_out
     graph_outputs = [
         helper.make_tensor_value_info(
             PREDICTIONS if network.task == "regression" else PROBABILITIES,
-            TensorProto.FLOAT,
+            compute,
             ["N", width],
         )
     ]
@@ -135,7 +144,7 @@ def to_onnx(network: Network, *, metadata: dict[str, Any] | None = None) -> byte
     graph = helper.make_graph(
         nodes,
         "dnn_service_network",
-        [helper.make_tensor_value_info(INPUT_NAME, TensorProto.FLOAT, ["N", network.n_features])],
+        [helper.make_tensor_value_info(INPUT_NAME, compute, ["N", network.n_features])],
         graph_outputs,
         initializer=initializers,
     )
@@ -168,10 +177,9 @@ def _output_nodes(
     logits: str,
     nodes: list[NodeProto],
     constant: Any,
-    compute: int,
 ) -> list[str]:
     """Append the output activation (and the class index); return the graph's output names."""
-    from onnx import TensorProto, helper
+    from onnx import helper
 
     final = PREDICTIONS if network.task == "regression" else PROBABILITIES
     if network.output == "sigmoid":
@@ -184,10 +192,7 @@ def _output_nodes(
         nodes.append(helper.make_node("Softmax", [logits], ["activated"], axis=-1))
     else:
         nodes.append(helper.make_node("Identity", [logits], ["activated"]))
-    if compute == TensorProto.DOUBLE:
-        nodes.append(helper.make_node("Cast", ["activated"], [final], to=TensorProto.FLOAT))
-    else:
-        nodes.append(helper.make_node("Identity", ["activated"], [final]))
+    nodes.append(helper.make_node("Identity", ["activated"], [final]))
     if network.task == "regression":
         return [PREDICTIONS]
     # Ties go as /predict's (the core's predict): a softmax tie to the first class, a sigmoid's

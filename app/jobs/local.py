@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
 from threadpoolctl import threadpool_limits
 
 from app.db.engine import make_engine, make_session_factory, transaction
@@ -38,6 +39,8 @@ log = logging.getLogger(__name__)
 IDLE_POLL_SECONDS = 1.0
 MONITOR_SECONDS = 0.5
 PR_SET_PDEATHSIG = 1
+OUTAGE_FIRST_WAIT_SECONDS = 0.5
+OUTAGE_MAX_WAIT_SECONDS = 30.0
 
 
 def _die_with_parent() -> None:
@@ -92,16 +95,73 @@ def worker_main(settings_data: dict[str, Any], wake: Any, stop: EventType) -> No
     worker_id = make_worker_id()
     # Workers take queued jobs from the database themselves: a new trial needs no hand-over.
     sweeps = SweepAdvancer(settings, dispatch=None)
+    outage = _Outage()
+    # The job whose run ended in a database error, which this worker may still hold: the pool
+    # never takes a live worker's job, so the worker hands it back itself before the next.
+    held: str | None = None
     while not stop.is_set():
-        with transaction(factory) as session:
-            job_id = jobs.next_queued_job_id(session)
+        try:
+            if held is not None:
+                _release(factory, worker_id, settings)
+                held = None
+            with transaction(factory) as session:
+                job_id = jobs.next_queued_job_id(session)
+            if job_id is not None:
+                # The claim is its first write: a database that refuses it (full disk,
+                # read-only, unreachable) raises here, and the job is still queued.
+                held = job_id
+                run_training_job(factory, job_id, worker_id, settings)
+                held = None
+        except SQLAlchemyError:
+            # Dying here only had the pool start another worker that died the same way, in a
+            # tight loop until the database took writes again.
+            stop.wait(outage.failed())
+            continue
+        outage.ended()
         if job_id is None:
             with contextlib.suppress(queue.Empty):
                 wake.get(timeout=IDLE_POLL_SECONDS)
             continue
-        run_training_job(factory, job_id, worker_id, settings)
         sweeps.after_trial(factory, job_id)
     engine.dispose()
+
+
+def _release(factory: sessionmaker[Session], worker_id: str, settings: Settings) -> None:
+    """What the pool does for a dead worker: its job, if it holds one, is queued again (or
+    closed on its last attempt). Nothing when the error came before the claim was committed."""
+    with transaction(factory) as session:
+        jobs.reconcile_abandoned(
+            session, lease=None, max_attempts=settings.max_attempts, dead_workers=[worker_id]
+        )
+
+
+class _Outage:
+    """A worker's view of a database outage: logged once when it starts and once when it ends,
+    with a wait between tries that grows to a cap (many workers, one struggling database)."""
+
+    def __init__(self) -> None:
+        self._failures = 0
+
+    def failed(self) -> float:
+        """Record a failed try; returns the seconds to wait before the next."""
+        if self._failures == 0:
+            log.exception(
+                "worker pid %d cannot read or write the database; trying again, less often, until it can",
+                os.getpid(),
+            )
+        self._failures += 1
+        return min(
+            OUTAGE_MAX_WAIT_SECONDS, OUTAGE_FIRST_WAIT_SECONDS * 2.0 ** min(self._failures - 1, 16)
+        )
+
+    def ended(self) -> None:
+        if self._failures:
+            log.warning(
+                "worker pid %d: the database answers again after %d failed tries",
+                os.getpid(),
+                self._failures,
+            )
+        self._failures = 0
 
 
 def _pid_alive(worker_id: str) -> bool:

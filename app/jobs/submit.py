@@ -20,6 +20,12 @@ from app.schemas.jobs import Hyperparameters, JobAccepted, TrainRequest
 from app.serving import dtype_limit
 from app.settings import Settings
 from app.store import checkpoints, datasets, idempotency, jobs
+from core.preprocessing import (
+    as_feature_matrix,
+    fit_standardization,
+    split_indices,
+    standardize,
+)
 
 if TYPE_CHECKING:
     # Only a type here: importing the executors would import the runner, which imports the
@@ -150,6 +156,8 @@ def spec_for_dataset(hp: Hyperparameters, dataset: Dataset) -> Hyperparameters:
                 [{"loc": ["hyperparameters", "validation_fraction"], "msg": "empty split"}],
             )
     check_fits_dtype(hp.dtype, dataset)
+    if hp.standardize:
+        check_standardization_fits(hp, dataset)
     return hp.model_copy(update={"task": task})
 
 
@@ -173,6 +181,49 @@ def check_fits_dtype(dtype_name: str, dataset: Dataset) -> None:
         f'when training casts it; send hyperparameters.dtype "float64" or rescale those values'
     )
     raise InvalidInput(message, [{"loc": ["hyperparameters", "dtype"], "msg": message}])
+
+
+def check_standardization_fits(hp: Hyperparameters, dataset: Dataset) -> None:
+    """Refuse (422) a dataset whose values fit the dtype but whose standardization does not:
+    3.4e38 and -3.4e38 in one float32 feature put a value 4.5e38 from the mean, the worker's
+    ``X - mean`` became infinite, and the job failed after its 202 as "training diverged"."""
+    dtype = np.dtype(hp.dtype)
+    largest = dataset.max_abs_value
+    # A bound that needs no data: the fit (core.preprocessing.fit_standardization) sums and
+    # squares in float64, so it overflows only past sqrt(float64 max / n) from the mean; the
+    # subtraction in the dtype only past its max. A deviation is at most twice the largest
+    # |value|; the extra half is a margin for rounding near the bound.
+    float64_max = float(np.finfo(np.float64).max)
+    bound = min(dtype_limit(dtype), np.sqrt(float64_max / dataset.n_samples)) / 4
+    if largest is not None and largest <= bound:
+        return
+    column = _first_unstandardizable(datasets.decode_arrays(dataset.data), hp, dtype)
+    if column is None:
+        return
+    message = (
+        f"feature {column} (0-based) spreads too far to standardize in {dtype.name}: its mean, "
+        "standard deviation or distance from the mean is beyond the dtype's range and would "
+        'become infinite in training; send hyperparameters.dtype "float64", rescale that '
+        "feature, or send hyperparameters.standardize false"
+    )
+    raise InvalidInput(message, [{"loc": ["hyperparameters", "dtype"], "msg": message}])
+
+
+def _first_unstandardizable(
+    arrays: datasets.DatasetArrays, hp: Hyperparameters, dtype: np.dtype[Any]
+) -> int | None:
+    """The first feature the worker's standardization would make non-finite, or None: the same
+    split and the same core functions in the same dtype, so the verdict is the worker's."""
+    X = as_feature_matrix(arrays.X, int(np.prod(arrays.X.shape[1:])), dtype)
+    rng = np.random.default_rng(hp.seed)
+    train_rows, _ = split_indices(len(X), hp.validation_fraction, rng)
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        mean, scale = fit_standardization(X[train_rows])
+        # Every row, validation rows included, is standardized with the training rows' fit.
+        finite = np.isfinite(standardize(X, mean, scale)).all(axis=0)
+    finite &= np.isfinite(mean) & np.isfinite(scale)
+    bad = np.flatnonzero(~finite)
+    return int(bad[0]) if len(bad) else None
 
 
 def _first_beyond(arrays: datasets.DatasetArrays, task: str, limit: float) -> str:

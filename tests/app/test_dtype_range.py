@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
+from job_helpers import TERMINAL, wait_for
 from sqlalchemy import update
 
 from app.db.engine import make_engine, make_session_factory, transaction
@@ -17,8 +18,8 @@ from app.db.migrate import upgrade_to_head
 from app.db.tables import Dataset
 from app.errors import InvalidInput
 from app.jobs.local import LocalWorkerPool
-from app.jobs.submit import submit_and_dispatch
-from app.schemas.jobs import TrainRequest
+from app.jobs.submit import check_standardization_fits, submit_and_dispatch
+from app.schemas.jobs import Hyperparameters, TrainRequest
 from app.settings import Settings
 from app.store import datasets
 
@@ -143,3 +144,75 @@ def test_a_dataset_stored_before_its_magnitude_was_recorded_is_checked_from_its_
             digest="d2",
         )
     engine.dispose()
+
+
+# Every value fits float32, but the mean of the first feature is -1.13e38 and its first sample
+# sits 4.5e38 from it: the worker's float32 ``X - mean`` was infinite.
+SPREAD = [[3.4e38, 1.0], [-3.4e38, 2.0], [-3.4e38, 3.0], [0.0, 4.0]]
+SPREAD_LABELS = [0, 1, 0, 1]
+
+
+def assert_refused_to_standardize(response: httpx.Response) -> None:
+    assert response.status_code == 422, response.text
+    error = response.json()["error"]
+    assert error["code"] == "invalid_input"
+    message = error["message"]
+    assert "feature 0 (0-based)" in message and "standardize in float32" in message, message
+    assert '"float64"' in message and "standardize false" in message, message
+    assert error["details"][0]["loc"][-1] == "dtype"
+
+
+def test_a_spread_beyond_float32_is_refused_at_submission(shared_client: httpx.Client) -> None:
+    body = {"name": "spread", "features": SPREAD, "labels": SPREAD_LABELS}
+    dataset = upload(shared_client, json=body)
+    assert_refused_to_standardize(train(shared_client, {"dataset_id": dataset}))
+    sweep = shared_client.post("/sweeps", json={"dataset_id": dataset, "grid": {"seed": [1]}})
+    assert_refused_to_standardize(sweep)
+    # The same data trains in float64; unstandardized it is the client's choice (accepted).
+    as_float64 = {"dataset_id": dataset, "hyperparameters": {"n_iterations": 2, "dtype": "float64"}}
+    accepted = shared_client.post("/train", json=as_float64)
+    assert accepted.status_code == 202, accepted.text
+    assert wait_for(shared_client, accepted.json()["id"], TERMINAL)["status"] == "succeeded"
+    raw = {"dataset_id": dataset, "hyperparameters": {"n_iterations": 2, "standardize": False}}
+    assert shared_client.post("/train", json=raw).status_code == 202
+
+
+def test_the_check_follows_the_training_split(shared_client: httpx.Client) -> None:
+    # Rows 0 and 1 alone standardize to ±1; the verdict depends on which rows the seed puts in
+    # training, so the check draws the worker's split rather than guessing from the whole set.
+    features = [[3.4e38], [-3.4e38], [-3.4e38], [-3.4e38]]
+    dataset = upload(shared_client, json={"name": "split", "features": features, "labels": LABELS})
+    outcomes = {}
+    for seed in range(6):
+        hp = {"n_iterations": 2, "validation_fraction": 0.5, "seed": seed}
+        response = shared_client.post("/train", json={"dataset_id": dataset, "hyperparameters": hp})
+        assert response.status_code in (202, 422), response.text
+        if response.status_code == 202:
+            job = wait_for(shared_client, response.json()["id"], TERMINAL)
+            outcomes[seed] = job["status"]
+        else:
+            outcomes[seed] = "refused"
+    assert "failed" not in outcomes.values(), outcomes
+    assert {"succeeded", "refused"} <= set(outcomes.values()), outcomes
+
+
+def test_a_dataset_far_below_the_bound_is_not_read(tmp_path: Path) -> None:
+    # The common case costs no decode: the stored largest |value| settles it (an unreadable
+    # blob here proves the data is never opened).
+    dataset = Dataset(data=b"not an npz", max_abs_value=1e30, n_samples=4, task="binary")
+    hp = Hyperparameters.model_validate({"n_iterations": 2})
+    check_standardization_fits(hp, dataset)
+    with pytest.raises(ValueError):
+        check_standardization_fits(hp, Dataset(data=b"x", max_abs_value=1e38, n_samples=4))
+
+
+def test_a_float64_feature_whose_variance_overflows_is_refused() -> None:
+    # 1e200 fits float64, but its square does not: the fit's standard deviation was infinite
+    # and the feature silently standardized to zeros.
+    X, y = np.array([[1e200], [-1e200], [0.0]]), np.array([0, 1, 0])
+    dataset = Dataset(
+        data=datasets.encode_arrays(X, y), max_abs_value=1e200, n_samples=3, task="binary"
+    )
+    hp = Hyperparameters.model_validate({"n_iterations": 2, "dtype": "float64"})
+    with pytest.raises(InvalidInput, match=r"feature 0 .* in float64"):
+        check_standardization_fits(hp, dataset)

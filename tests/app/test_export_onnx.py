@@ -30,12 +30,25 @@ from core.activations import ACTIVATIONS
 from core.outputs import ACTIVATE
 
 TOLERANCE = 1e-5
+# A float64 model's graph is float64 throughout: as /predict, to rounding in the last places.
+FLOAT64_RTOL = 1e-9
+INPUT_DTYPES = {"tensor(float)": np.float32, "tensor(double)": np.float64}
 
 
 def run_onnx(data: bytes, X: np.ndarray) -> dict[str, np.ndarray]:
+    """The graph's outputs for X, given in the graph's input dtype (X rounded to it)."""
     session = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
     names = [output.name for output in session.get_outputs()]
-    return dict(zip(names, session.run(None, {"input": X.astype(np.float32)}), strict=True))
+    rows = X.astype(INPUT_DTYPES[session.get_inputs()[0].type])
+    return dict(zip(names, session.run(None, {"input": rows}), strict=True))
+
+
+def assert_matches(actual: np.ndarray, expected: np.ndarray, dtype: str) -> None:
+    assert actual.dtype == np.dtype(dtype)
+    if dtype == "float64":
+        np.testing.assert_allclose(actual, expected, rtol=FLOAT64_RTOL, atol=0)
+    else:
+        np.testing.assert_allclose(actual, expected, atol=TOLERANCE, rtol=0)
 
 
 def test_every_core_activation_has_an_onnx_operator() -> None:
@@ -51,14 +64,14 @@ def test_graph_matches_the_core_forward_pass(activation: str, output: str, dtype
     net = Network([5, 7, 6, n_out], activation, output, init="xavier", seed=3, dtype=dtype)
     net.feature_mean = rng.normal(size=5).astype(dtype)
     net.feature_scale = (rng.random(5) + 0.5).astype(dtype)
-    X = rng.normal(size=(100, 5))
+    X = rng.normal(size=(100, 5)).astype(dtype)
     result = run_onnx(to_onnx(net), X)
     if output == "identity":
-        expected = net.forward(net.prepare_inputs(X.astype(np.float32)))
-        np.testing.assert_allclose(result["predictions"], expected, atol=TOLERANCE, rtol=0)
+        expected = net.forward(net.prepare_inputs(X))
+        assert_matches(result["predictions"], expected, dtype)
         return
-    expected = net.predict_proba(X.astype(np.float32))
-    np.testing.assert_allclose(result["probabilities"], expected, atol=TOLERANCE, rtol=0)
+    expected = net.predict_proba(X)
+    assert_matches(result["probabilities"], expected, dtype)
     assert result["class_index"].dtype == np.int64
     np.testing.assert_array_equal(result["class_index"], expected.argmax(axis=1))
 
@@ -109,6 +122,32 @@ def test_a_probability_of_one_half_is_class_one_as_in_predict(dtype: str) -> Non
     )
     assert list(tie.predict(X)) == ["a"] * 4
     np.testing.assert_array_equal(run_onnx(to_onnx(tie), X)["class_index"], [0, 0, 0, 0])
+
+
+@pytest.mark.parametrize("output", sorted(ACTIVATE))
+def test_a_float64_model_with_large_outputs_is_exported_in_float64(output: str) -> None:
+    # Outputs around 9,000: float32 holds them to about 5e-4, so a float32 graph differed from
+    # /predict by more than 1e-5.
+    rng = np.random.default_rng(5)
+    n_out = {"sigmoid": 1, "softmax": 3, "identity": 2}[output]
+    net = Network([4, 6, n_out], "leaky_relu", output, init="xavier", seed=2, dtype="float64")
+    net.biases[-1] = net.biases[-1] + 9000.0
+    # Rows of a wide spread for the regression; moderate logits for the classifiers, whose
+    # softmax turns a logit's last-place difference into a relative one scaled by the logit.
+    X = rng.normal(size=(50, 4)) * (1e3 if output == "identity" else 1.0)
+    model = onnx.load_from_string(to_onnx(net))
+    (graph_input,) = model.graph.input
+    assert graph_input.type.tensor_type.elem_type == onnx.TensorProto.DOUBLE
+    assert not [node for node in model.graph.node if node.op_type == "Cast"]
+    result = run_onnx(model.SerializeToString(), X)
+    if output == "identity":
+        expected = net.forward(net.prepare_inputs(X))
+        assert np.abs(expected).min() > 8000
+        np.testing.assert_allclose(result["predictions"], expected, rtol=FLOAT64_RTOL, atol=0)
+    else:
+        np.testing.assert_allclose(
+            result["probabilities"], net.predict_proba(X), rtol=FLOAT64_RTOL, atol=0
+        )
 
 
 @pytest.fixture(scope="module")
@@ -205,7 +244,7 @@ def test_onnxruntime_equals_predict(service: dict[str, Any], kind: str) -> None:
 
 @pytest.mark.slow
 def test_a_float64_model_matches_predict_on_float64_rows(service: dict[str, Any]) -> None:
-    """/predict reads float64 rows in full; the graph takes float32 and computes in float64."""
+    """/predict reads float64 rows in full; a float64 model's graph takes and answers float64."""
     alice: httpx.Client = service["alice"]
     X, y = classes_problem(200, 3, seed=5)
     upload = alice.post("/datasets", json=json_dataset(X, y, "wide"))
@@ -213,17 +252,49 @@ def test_a_float64_model_matches_predict_on_float64_rows(service: dict[str, Any]
     model_id = train_model(alice, upload.json()["id"], "onnx-wide", dtype="float64")
     exported = alice.get(f"/models/{model_id}/onnx")
     assert exported.status_code == 200, exported.text
-    props = {p.key: p.value for p in onnx.load_from_string(exported.content).metadata_props}
+    model = onnx.load_from_string(exported.content)
+    assert model.graph.input[0].type.tensor_type.elem_type == onnx.TensorProto.DOUBLE
+    props = {p.key: p.value for p in model.metadata_props}
     assert props["dtype"] == "float64"
     for rows in (X[:1], X[:50] * 3):
         body = {"model_id": model_id, "instances": rows.tolist()}
         predicted = alice.post("/predict", json=body).json()
         result = run_onnx(exported.content, rows)
         np.testing.assert_allclose(
-            result["probabilities"], predicted["probabilities"], atol=TOLERANCE, rtol=0
+            result["probabilities"], predicted["probabilities"], rtol=FLOAT64_RTOL, atol=0
         )
         classes = json.loads(props["classes"])
         assert [classes[i] for i in result["class_index"]] == predicted["predictions"]
+
+
+@pytest.mark.slow
+def test_a_float64_regression_with_large_outputs_matches_predict(service: dict[str, Any]) -> None:
+    # Targets around 9,000: a float32 graph's answers were rounded to about 5e-4 of /predict's.
+    alice: httpx.Client = service["alice"]
+    rng = np.random.default_rng(8)
+    X = rng.normal(size=(200, 3))
+    y = 9000.0 + 50.0 * X @ np.array([1.0, -2.0, 0.5])
+    upload = alice.post("/datasets", json=json_dataset(X, y, "large-targets"))
+    assert upload.status_code == 201, upload.text
+    model_id = train_model(
+        alice,
+        upload.json()["id"],
+        "onnx-large",
+        dtype="float64",
+        hidden_layers=[4],
+        learning_rate=0.1,
+        n_iterations=300,
+    )
+    exported = alice.get(f"/models/{model_id}/onnx")
+    assert exported.status_code == 200, exported.text
+    body = {"model_id": model_id, "instances": X[:100].tolist()}
+    answer = alice.post("/predict", json=body)
+    assert answer.status_code == 200, answer.text
+    expected = np.asarray(answer.json()["predictions"]).reshape(100, -1)
+    assert np.abs(expected).min() > 1000  # where float32 rounds by more than 1e-5
+    result = run_onnx(exported.content, X[:100])["predictions"]
+    assert result.dtype == np.float64
+    np.testing.assert_allclose(result, expected, rtol=FLOAT64_RTOL, atol=0)
 
 
 @pytest.mark.slow

@@ -8,6 +8,7 @@ why, and nothing stored before is lost.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import signal
@@ -20,6 +21,8 @@ import pytest
 from job_helpers import TERMINAL, all_points, blobs, submit, wait_for
 from live_server import LiveServer
 from sqlalchemy import Engine, create_engine, make_url, text
+
+from app.jobs.local import OUTAGE_FIRST_WAIT_SECONDS, OUTAGE_MAX_WAIT_SECONDS, _Outage
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -195,3 +198,149 @@ def test_a_model_the_database_refuses_to_store_fails_its_job_saying_why(
         again = wait_for(client, continued.json()["id"], TERMINAL, TIMEOUT)
         assert again["status"] == "succeeded", again
         assert again["start_iteration"] > 0
+
+
+def worker_pids(server: LiveServer) -> set[int]:
+    """The server's spawned children: its training workers (with no body-parsing pool)."""
+    assert server.process is not None
+    children: list[str] = []
+    for task in Path(f"/proc/{server.process.pid}/task").iterdir():
+        with contextlib.suppress(FileNotFoundError):  # a thread that has just ended
+            children += (task / "children").read_text().split()
+    pids = set()
+    for pid in children:
+        with contextlib.suppress(FileNotFoundError):  # a process that has just ended
+            command = Path(f"/proc/{pid}/cmdline").read_bytes()
+            if b"spawn_main" in command and b"resource_tracker" not in command:
+                pids.add(int(pid))
+    return pids
+
+
+def refusals(admin: Engine) -> int:
+    with admin.connect() as connection:
+        value, called = connection.execute(
+            text("SELECT last_value, is_called FROM claim_refusals")
+        ).one()
+    return int(value) if called else 0
+
+
+def test_a_worker_whose_claim_is_refused_waits_for_the_database_instead_of_dying(
+    postgres_url: str, tmp_path: Path, admin: Engine
+) -> None:
+    # No body-parsing pool: the server's only spawned child is then its one worker.
+    with (
+        LiveServer(postgres_url, tmp_path / "server.log", 1, DNN_PARSE_WORKERS="0") as server,
+        server.client() as client,
+    ):
+        dataset = client.post("/datasets", json=blobs(n=100)).json()["id"]
+        workers = worker_pids(server)
+        assert len(workers) == 1
+        # Claiming a job (queued -> running) is refused as on a full disk; nothing else is. The
+        # sequence counts the refusals: nextval is not undone with the refused transaction.
+        with admin.connect() as connection:
+            connection.execute(text("CREATE SEQUENCE claim_refusals"))
+            connection.execute(
+                text(
+                    "CREATE FUNCTION refuse_claim() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+                    "IF OLD.status = 'queued' AND NEW.status = 'running' THEN "
+                    "PERFORM nextval('claim_refusals'); RAISE EXCEPTION "
+                    "'could not extend file: No space left on device' USING ERRCODE = 'disk_full';"
+                    " END IF; RETURN NEW; END $$"
+                )
+            )
+            connection.execute(
+                text(
+                    "CREATE TRIGGER refuse_claim BEFORE UPDATE ON jobs FOR EACH ROW "
+                    "EXECUTE FUNCTION refuse_claim()"
+                )
+            )
+        job_id = submit(client, dataset, n_iterations=20)
+        deadline = time.monotonic() + TIMEOUT
+        while refusals(admin) < 3:
+            # Before the fix the worker died on the first refusal and the pool started another
+            # that died the same way, again and again.
+            assert worker_pids(server) == workers
+            assert job_state(admin, job_id)[0] == "queued"
+            assert time.monotonic() < deadline, "the worker never tried to claim the job"
+            time.sleep(0.05)
+        assert worker_pids(server) == workers
+        with admin.connect() as connection:
+            connection.execute(text("DROP TRIGGER refuse_claim ON jobs"))
+
+        job = wait_for(client, job_id, TERMINAL, TIMEOUT)
+        assert job["status"] == "succeeded", job
+        assert job["attempts"] == 1
+        assert worker_pids(server) == workers
+        log = server.log_path.read_text()
+        assert log.count("cannot read or write the database") == 1, log
+        assert "the database answers again" in log, log
+
+
+def test_the_wait_between_tries_grows_to_its_cap_and_resets_once_the_database_answers() -> None:
+    outage = _Outage()
+    waits = [outage.failed() for _ in range(5000)]  # hours of outage: no float overflow
+    assert waits[:3] == [OUTAGE_FIRST_WAIT_SECONDS, 2 * OUTAGE_FIRST_WAIT_SECONDS, 2.0]
+    assert waits == sorted(waits) and waits[-1] == OUTAGE_MAX_WAIT_SECONDS
+    outage.ended()
+    assert outage.failed() == OUTAGE_FIRST_WAIT_SECONDS
+
+
+def test_a_job_whose_end_the_database_refuses_is_handed_back_by_its_live_worker(
+    postgres_url: str, tmp_path: Path, admin: Engine
+) -> None:
+    with (
+        LiveServer(postgres_url, tmp_path / "server.log", 1, DNN_PARSE_WORKERS="0") as server,
+        server.client() as client,
+    ):
+        dataset = client.post("/datasets", json=blobs(n=100)).json()["id"]
+        # The mode row says what the database refuses: claims, then a job's failing, then none.
+        with admin.connect() as connection:
+            connection.execute(text("CREATE SEQUENCE fail_refusals"))
+            connection.execute(text("CREATE TABLE refusal (mode text)"))
+            connection.execute(text("INSERT INTO refusal VALUES ('claim')"))
+            connection.execute(
+                text(
+                    "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$ "
+                    "DECLARE m text := (SELECT mode FROM refusal); BEGIN "
+                    "IF (m = 'claim' AND OLD.status = 'queued' AND NEW.status = 'running') OR "
+                    "(m = 'fail' AND NEW.status = 'failed') THEN "
+                    "IF m = 'fail' THEN PERFORM nextval('fail_refusals'); END IF; RAISE EXCEPTION "
+                    "'could not extend file: No space left on device' USING ERRCODE = 'disk_full';"
+                    " END IF; RETURN NEW; END $$"
+                )
+            )
+            connection.execute(
+                text(
+                    "CREATE TRIGGER refuse BEFORE UPDATE ON jobs FOR EACH ROW EXECUTE FUNCTION refuse()"
+                )
+            )
+        job_id = submit(client, dataset, n_iterations=20)
+        with admin.connect() as connection:
+            # Stored settings the runner cannot read: it claims the job, then fails it, which is
+            # refused, after the claim was committed.
+            connection.execute(
+                text('UPDATE jobs SET hyperparameters = \'{"hidden_layers": "x"}\' WHERE id = :id'),
+                {"id": job_id},
+            )
+            connection.execute(text("UPDATE refusal SET mode = 'fail'"))
+        deadline = time.monotonic() + 60
+        while True:
+            with admin.connect() as connection:
+                value, called = connection.execute(
+                    text("SELECT last_value, is_called FROM fail_refusals")
+                ).one()
+            if called and value >= 2:
+                break
+            assert time.monotonic() < deadline, "the job is stuck: its worker never handed it back"
+            time.sleep(0.05)
+        with admin.connect() as connection:
+            connection.execute(text("UPDATE refusal SET mode = 'none'"))
+
+        # Before the fix of the worker's handing back, the job stayed running for good: its
+        # worker lived on, and the pool never takes a live worker's job.
+        job = wait_for(client, job_id, TERMINAL, 60)
+        assert job["status"] == "failed", job
+        assert job["attempts"] >= 2, job  # handed back after the refusal, and claimed again
+        # Failed by an attempt that could read its settings' error, or, on the last attempt,
+        # closed as the pool closes a dead worker's.
+        assert "invalid training setup" in job["error"] or "interrupted" in job["error"], job
