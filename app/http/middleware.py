@@ -20,6 +20,18 @@ class BodyTooLarge(Exception):
     pass
 
 
+class _TrackedSend:
+    """`send`, noting whether the response has started: an error can be answered only before."""
+
+    def __init__(self, send: Send) -> None:
+        self._send = send
+        self.started = False
+
+    async def __call__(self, message: Message) -> None:
+        self.started = self.started or message["type"] == "http.response.start"
+        await self._send(message)
+
+
 class BodySizeLimit(HttpMiddleware):
     """413 when Content-Length is over the limit, or when a chunked body grows past it."""
 
@@ -34,7 +46,6 @@ class BodySizeLimit(HttpMiddleware):
             await self._reject(scope, send)
             return
         received = 0
-        response_started = False
 
         async def limited_receive() -> Message:
             nonlocal received
@@ -45,15 +56,11 @@ class BodySizeLimit(HttpMiddleware):
                     raise BodyTooLarge
             return message
 
-        async def tracking_send(message: Message) -> None:
-            nonlocal response_started
-            response_started = response_started or message["type"] == "http.response.start"
-            await send(message)
-
+        tracked = _TrackedSend(send)
         try:
-            await self.app(scope, limited_receive, tracking_send)
+            await self.app(scope, limited_receive, tracked)
         except BodyTooLarge:
-            if not response_started:
+            if not tracked.started:
                 await self._reject(scope, send)
 
     async def _reject(self, scope: Scope, send: Send) -> None:
@@ -81,7 +88,6 @@ class BodyReadTimeout(HttpMiddleware):
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         body_ended = False
-        response_started = False
 
         async def timed_receive() -> Message:
             nonlocal body_ended
@@ -94,13 +100,9 @@ class BodyReadTimeout(HttpMiddleware):
             body_ended = message["type"] != "http.request" or not message.get("more_body", False)
             return message
 
-        async def tracking_send(message: Message) -> None:
-            nonlocal response_started
-            response_started = response_started or message["type"] == "http.response.start"
-            await send(message)
-
+        tracked = _TrackedSend(send)
         try:
-            await self.app(scope, timed_receive, tracking_send)
+            await self.app(scope, timed_receive, tracked)
         except BodyStalled:
             log.info(
                 "request body stalled for %s s on %s %s",
@@ -108,7 +110,7 @@ class BodyReadTimeout(HttpMiddleware):
                 scope.get("method"),
                 scope.get("path"),
             )
-            if not response_started:
+            if not tracked.started:
                 message = f"no request body bytes arrived for {self.seconds:g} s; send it again"
                 await _send_error(send, 408, "request_timeout", message, scope.get("path", ""))
 
