@@ -22,6 +22,7 @@ from typing import TypeVar
 from anyio import to_thread
 from prometheus_client import Counter
 
+from app.jobs.local import die_with_parent
 from app.metrics import PROCESS_REGISTRY
 
 log = logging.getLogger(__name__)
@@ -49,7 +50,9 @@ class ParsePool:
         self._pool: ProcessPoolExecutor | None = None
         if workers > 0:
             # Spawned, never forked: a fork of the server would copy its threads' locks.
-            self._pool = ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"))
+            self._pool = ProcessPoolExecutor(
+                workers, mp_context=mp.get_context("spawn"), initializer=die_with_parent
+            )
             for _ in range(workers):
                 self._pool.submit(_warm_up)
 

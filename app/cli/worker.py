@@ -14,10 +14,10 @@ from app.settings import Settings
 
 
 def _on_child_start(**_kwargs: Any) -> None:
-    from app.jobs.local import _die_with_parent
+    from app.jobs.local import die_with_parent
 
     # A pool child outliving its worker would keep training a job nobody will acknowledge.
-    _die_with_parent()
+    die_with_parent()
 
 
 def _worker(args: argparse.Namespace) -> int:

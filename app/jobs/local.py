@@ -43,11 +43,16 @@ OUTAGE_FIRST_WAIT_SECONDS = 0.5
 OUTAGE_MAX_WAIT_SECONDS = 30.0
 
 
-def _die_with_parent() -> None:
-    """Ask Linux to kill this worker if the server dies, so no orphan keeps training."""
+def die_with_parent() -> None:
+    """Ask Linux to kill this process if the server dies, so no orphan keeps training or
+    holding memory (set in each spawned child: training workers, the body-parsing pool)."""
     if sys.platform.startswith("linux"):
         libc = ctypes.CDLL("libc.so.6", use_errno=True)
         libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        # A parent that died while this child was still starting up sends no signal: leave now.
+        parent = mp.parent_process()
+        if parent is not None and os.getppid() != parent.pid:
+            os._exit(1)
 
 
 def blas_threads(settings: Settings) -> int:
@@ -85,7 +90,7 @@ def lower_priority(nice: int) -> None:
 
 
 def worker_main(settings_data: dict[str, Any], wake: Any, stop: EventType) -> None:
-    _die_with_parent()
+    die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     settings = Settings.model_validate(settings_data)
     lower_priority(settings.worker_nice)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sqlite3
@@ -70,10 +71,15 @@ def test_killing_a_worker_then_the_server_loses_nothing(sqlite_url: str, tmp_pat
 
 
 def spawned_workers(server_pid: int) -> list[int]:
-    children = Path(f"/proc/{server_pid}/task/{server_pid}/children").read_text().split()
+    """Every process the server spawned (training workers, the body-parsing pool), from any of
+    its threads: each thread lists the children it started."""
+    pids: list[str] = []
+    for task in Path(f"/proc/{server_pid}/task").iterdir():
+        with contextlib.suppress(FileNotFoundError):  # a thread that has just ended
+            pids += (task / "children").read_text().split()
     return [
         int(pid)
-        for pid in children
+        for pid in pids
         if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()
         and b"resource_tracker" not in Path(f"/proc/{pid}/cmdline").read_bytes()
     ]
@@ -102,3 +108,32 @@ def test_a_job_that_records_rarely_keeps_its_lease(sqlite_url: str, tmp_path: Pa
             assert client.post(f"/jobs/{quiet}/cancel").status_code == 202
     finally:
         server.stop()
+
+
+def test_a_killed_server_leaves_no_process_behind(sqlite_url: str, tmp_path: Path) -> None:
+    # Training workers and the body-parsing pool are spawned children; the pool's processes
+    # outlived a SIGKILLed server (each holding ~100 MB) until the machine restarted. Every
+    # upload goes to the pool here, so one upload shows it has started.
+    server = LiveServer(
+        sqlite_url, tmp_path / "server.log", workers=1, DNN_PARSE_OFFLOAD_BYTES="1"
+    ).start()
+    assert server.process is not None
+    with server.client() as client:
+        dataset = client.post("/datasets", json=blobs()).json()["id"]
+        assert wait_for(client, submit(client, dataset, n_iterations=5), TERMINAL)
+    children = spawned_workers(server.process.pid)
+    assert len(children) >= 2, children  # a training worker and a parsing process
+    server.kill()
+    deadline = time.monotonic() + 10
+    while (alive := [pid for pid in children if running(pid)]) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not alive, f"left running after the server died: {alive}"
+
+
+def running(pid: int) -> bool:
+    """Whether the process runs: a killed one not yet reaped (a zombie) does not."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] not in {"Z", "X"}
