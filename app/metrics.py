@@ -37,7 +37,7 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
-from starlette.types import Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.http.asgi import HttpMiddleware
 from app.job_status import JobStatus
@@ -120,6 +120,15 @@ def route_template(scope: Scope) -> str:
 class HttpMetrics(HttpMiddleware):
     """ASGI middleware counting requests and timing them by route template and status."""
 
+    def __init__(self, app: ASGIApp) -> None:
+        super().__init__(app)
+        # The children of each (method, route, status): labels() takes a lock and rebuilds
+        # the key on every call. The label values are bounded (known methods, route
+        # templates, the statuses the app answers), and so are these caches. A latency child
+        # is made only when first observed: making one exports its (empty) series.
+        self._counters: dict[tuple[str, str, str], Counter] = {}
+        self._latencies: dict[tuple[str, str, str], Histogram] = {}
+
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
         status = 500  # what the client sees if the app raises before starting a response
@@ -143,11 +152,17 @@ class HttpMetrics(HttpMiddleware):
             # The router records the matched route in the scope it was handed, which is ours.
             method = scope["method"] if scope["method"] in KNOWN_METHODS else OTHER_METHOD
             labels = (method, route_template(scope), str(status))
-            HTTP_REQUESTS.labels(*labels).inc()
+            counter = self._counters.get(labels)
+            if counter is None:
+                counter = self._counters[labels] = HTTP_REQUESTS.labels(*labels)
+            counter.inc()
             # An event stream lasts as long as its client watches: timing it as a request
             # would only fill the +Inf bucket and hide real latency in the route's quantiles.
             if not streaming:
-                HTTP_LATENCY.labels(*labels).observe(time.perf_counter() - started)
+                latency = self._latencies.get(labels)
+                if latency is None:
+                    latency = self._latencies[labels] = HTTP_LATENCY.labels(*labels)
+                latency.observe(time.perf_counter() - started)
 
 
 class ModelSeries:

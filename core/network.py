@@ -206,7 +206,7 @@ class Network:
         if self.output == "identity":
             raise ValueError("a regression network predicts values, not probabilities")
         A = self.forward(self.prepare_inputs(X))
-        return np.hstack([1 - A, A]) if self.output == "sigmoid" else A
+        return np.concatenate((1 - A, A), axis=1) if self.output == "sigmoid" else A
 
     def predict(self, X: ArrayLike) -> NDArray[Any]:
         """Predicted labels (classification) or values (regression).
@@ -240,7 +240,7 @@ class Network:
         if self.output == "identity":
             raise ValueError("a regression network predicts values, not probabilities")
         A = self.forward(self.prepare_inputs(X))
-        proba = np.hstack([1 - A, A]) if self.output == "sigmoid" else A
+        proba = np.concatenate((1 - A, A), axis=1) if self.output == "sigmoid" else A
         return self._labels(A), proba
 
     def _labels(self, A: Array) -> NDArray[Any]:

@@ -19,6 +19,7 @@ from pydantic import ValidationError
 from starlette.datastructures import QueryParams
 
 from app.api.deps import get_auth_gate, get_caller, get_inference, get_read_session_factory
+from app.api.direct_route import DirectRoute
 from app.api.predict_binary import (
     BINARY_SCHEMA,
     NPY_MEDIA_TYPE,
@@ -85,7 +86,11 @@ PREDICT_OPENAPI: dict[str, Any] = {
     },
 }
 
-router = APIRouter(tags=["models"], responses=error_responses(401, 404, 409, 413, 415, 422))
+router = APIRouter(
+    tags=["models"],
+    responses=error_responses(401, 404, 409, 413, 415, 422),
+    route_class=DirectRoute,
+)
 
 
 def matrix(instances: list[list[float]]) -> np.ndarray[Any, Any]:

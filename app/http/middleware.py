@@ -94,7 +94,10 @@ class BodyReadTimeout(HttpMiddleware):
             if body_ended:
                 return await receive()
             try:
-                message = await asyncio.wait_for(receive(), self.seconds)
+                # asyncio.timeout arms one timer; wait_for ran receive() in a task of its own,
+                # which cost a quarter of a single-row prediction's time on the event loop.
+                async with asyncio.timeout(self.seconds):
+                    message = await receive()
             except TimeoutError:
                 raise BodyStalled from None
             body_ended = message["type"] != "http.request" or not message.get("more_body", False)
