@@ -185,7 +185,8 @@ def test_request_ids_are_echoed_or_generated(tenants: dict[str, Any]) -> None:
         == "abc-123"
     )
     generated = http.get("/healthz").headers["x-request-id"]
-    assert len(generated) == 32
+    assert len(generated) == 32 and set(generated) <= set("0123456789abcdef")
+    assert http.get("/healthz").headers["x-request-id"] != generated, "each request gets its own"
     assert (
         http.get("/healthz", headers={"X-Request-ID": "no/slashes"}).headers["x-request-id"]
         != "no/slashes"
