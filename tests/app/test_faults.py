@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
 import sqlite3
@@ -11,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from job_helpers import TERMINAL, blobs, stored_points, submit, wait_for, wait_for_history
-from live_server import LiveServer
+from live_server import LiveServer, spawned_workers
 
 pytestmark = pytest.mark.slow
 
@@ -68,21 +67,6 @@ def test_killing_a_worker_then_the_server_loses_nothing(sqlite_url: str, tmp_pat
         restarted.stop()
     with sqlite3.connect(db_path) as db:
         assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-
-
-def spawned_workers(server_pid: int) -> list[int]:
-    """Every process the server spawned (training workers, the body-parsing pool), from any of
-    its threads: each thread lists the children it started."""
-    pids: list[str] = []
-    for task in Path(f"/proc/{server_pid}/task").iterdir():
-        with contextlib.suppress(FileNotFoundError):  # a thread that has just ended
-            pids += (task / "children").read_text().split()
-    return [
-        int(pid)
-        for pid in pids
-        if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()
-        and b"resource_tracker" not in Path(f"/proc/{pid}/cmdline").read_bytes()
-    ]
 
 
 def test_a_job_that_records_rarely_keeps_its_lease(sqlite_url: str, tmp_path: Path) -> None:

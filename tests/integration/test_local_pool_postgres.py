@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
 import time
@@ -10,25 +9,10 @@ from pathlib import Path
 
 import pytest
 from job_helpers import TERMINAL, blobs, submit, wait_for
-from live_server import LiveServer
+from live_server import LiveServer, spawned_workers
 from sqlalchemy import create_engine, make_url, text
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-
-
-def spawned_workers(server_pid: int) -> list[int]:
-    """The server's spawned children: its training workers (no body-parsing pool is started).
-    Each thread lists the children it started: the replacements come from the pool's monitor."""
-    children: list[str] = []
-    for task in Path(f"/proc/{server_pid}/task").iterdir():
-        with contextlib.suppress(FileNotFoundError):  # a thread that has just ended
-            children += (task / "children").read_text().split()
-    return [
-        int(pid)
-        for pid in children
-        if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()
-        and b"resource_tracker" not in Path(f"/proc/{pid}/cmdline").read_bytes()
-    ]
 
 
 def test_the_pool_still_replaces_workers_after_the_database_cut_it_off(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -11,6 +12,22 @@ import time
 from pathlib import Path
 
 import httpx
+
+
+def spawned_workers(server_pid: int) -> list[int]:
+    """Every process the server spawned (training workers, the body-parsing pool), from any of
+    its threads: each thread lists the children it started, so the replacements the pool's
+    monitor thread starts are found too."""
+    pids: list[str] = []
+    for task in Path(f"/proc/{server_pid}/task").iterdir():
+        with contextlib.suppress(FileNotFoundError):  # a thread that has just ended
+            pids += (task / "children").read_text().split()
+    return [
+        int(pid)
+        for pid in pids
+        if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()
+        and b"resource_tracker" not in Path(f"/proc/{pid}/cmdline").read_bytes()
+    ]
 
 
 def free_port() -> int:
