@@ -20,5 +20,11 @@ class DirectRoute(APIRoute):
     """
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        # Nothing would solve a dependency declared on the route or its router: refuse one
+        # here, when the app is built, rather than skip it silently on every request.
+        if self.dependant.dependencies or self.dependant.query_params:
+            raise TypeError(
+                f"{self.path}: a DirectRoute endpoint takes the Request alone and no dependencies"
+            )
         endpoint: Callable[[Request], Coroutine[Any, Any, Response]] = self.endpoint
         return endpoint
