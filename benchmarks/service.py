@@ -186,6 +186,20 @@ class Row:
     met: bool | None
 
 
+def median_load(loads: list[Load]) -> Load:
+    """Each figure's median over several runs of one load."""
+    return Load(
+        statistics.median(load.requests_per_s for load in loads),
+        statistics.median(load.p50_ms for load in loads),
+        statistics.median(load.p99_ms for load in loads),
+        sum(load.errors for load in loads),
+    )
+
+
+def fmt_range(ratios: list[float]) -> str:
+    return f"{min(ratios):.2f}-{max(ratios):.2f}x"
+
+
 def fmt_load(load: Load) -> str:
     return f"{load.requests_per_s:,.0f} req/s, p50 {load.p50_ms:.1f} ms, p99 {load.p99_ms:.1f} ms"
 
@@ -252,9 +266,16 @@ class Bench:
         self.rows: list[Row] = []
         self.single_row_rps: dict[int, float] = {}
 
-    def load(self, url: str, method: str, body: str | None, connections: int) -> Load:
+    def load(
+        self,
+        url: str,
+        method: str,
+        body: str | None,
+        connections: int,
+        seconds: float | None = None,
+    ) -> Load:
         run = run_wrk if self.generator == "wrk" else run_python
-        return run(url, method, body, connections, self.load_seconds)
+        return run(url, method, body, connections, seconds or self.load_seconds)
 
     def setup_model(self) -> None:
         """A stored (30, 16, 8, 1) binary classifier, and the small job that produced it."""
@@ -269,25 +290,41 @@ class Bench:
         )
 
     def single_row(self, noop_url: str, connections: int) -> None:
-        predict = self.load(f"{self.url}/predict", "POST", self.one_row, connections)
-        noop = self.load(f"{noop_url}/predict", "POST", self.one_row, connections)
-        for load in (predict, noop):
+        """Predict against the no-op in alternating pairs of shorter runs (which goes first
+        alternates too): the host takes a vCPU for seconds at a time, and one run of each
+        measured that as often as it measured the code. Each figure is the median of the
+        pairs' ratios, printed with their range."""
+        pairs = 2 if self.quick else 3
+        seconds = self.load_seconds if self.quick else self.load_seconds / 2
+        predict_url, noop_url = f"{self.url}/predict", f"{noop_url}/predict"
+        runs: list[tuple[Load, Load]] = []
+        for pair in range(pairs):
+            order = (predict_url, noop_url) if pair % 2 == 0 else (noop_url, predict_url)
+            first, second = (
+                self.load(url, "POST", self.one_row, connections, seconds) for url in order
+            )
+            runs.append((first, second) if pair % 2 == 0 else (second, first))
+        for load in (load for pair in runs for load in pair):
             assert load.errors == 0, f"{load.errors} failed requests"
-        throughput = predict.requests_per_s / noop.requests_per_s
-        latency = predict.p99_ms / noop.p99_ms
+        throughputs = [predict.requests_per_s / noop.requests_per_s for predict, noop in runs]
+        latencies = [predict.p99_ms / noop.p99_ms for predict, noop in runs]
+        throughput, latency = statistics.median(throughputs), statistics.median(latencies)
+        predict = median_load([predict for predict, _ in runs])
+        noop = median_load([noop for _, noop in runs])
         self.single_row_rps[connections] = predict.requests_per_s
+        spread = f"median of {pairs} alternating pairs of {seconds:g} s runs"
         self.rows += [
             Row(
                 f"1. single-row predict throughput (c={connections})",
-                fmt_load(predict),
-                "no-op " + fmt_load(noop),
+                f"{fmt_load(predict)}; ratios {fmt_range(throughputs)}",
+                f"no-op {fmt_load(noop)}; {spread}",
                 throughput,
                 ">= 1.0x",
                 throughput >= 1.0,
             ),
             Row(
                 f"1. single-row predict p99 (c={connections})",
-                f"{predict.p99_ms:.1f} ms",
+                f"{predict.p99_ms:.1f} ms; ratios {fmt_range(latencies)}",
                 f"no-op {noop.p99_ms:.1f} ms",
                 latency,
                 "<= 1.3x",
