@@ -205,8 +205,7 @@ class Network:
         """
         if self.output == "identity":
             raise ValueError("a regression network predicts values, not probabilities")
-        A = self.forward(self.prepare_inputs(X))
-        return np.concatenate((1 - A, A), axis=1) if self.output == "sigmoid" else A
+        return self._probabilities(self.forward(self.prepare_inputs(X)))
 
     def predict(self, X: ArrayLike) -> NDArray[Any]:
         """Predicted labels (classification) or values (regression).
@@ -240,8 +239,12 @@ class Network:
         if self.output == "identity":
             raise ValueError("a regression network predicts values, not probabilities")
         A = self.forward(self.prepare_inputs(X))
-        proba = np.concatenate((1 - A, A), axis=1) if self.output == "sigmoid" else A
-        return self._labels(A), proba
+        return self._labels(A), self._probabilities(A)
+
+    def _probabilities(self, A: Array) -> Array:
+        """Class probabilities from output activations: a sigmoid's ``p`` becomes the two
+        columns ``1 - p`` and ``p``."""
+        return np.concatenate((1 - A, A), axis=1) if self.output == "sigmoid" else A
 
     def _labels(self, A: Array) -> NDArray[Any]:
         """The class of each row of output activations: the one place the choice is made."""

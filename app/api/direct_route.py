@@ -20,11 +20,21 @@ class DirectRoute(APIRoute):
     """
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        # Nothing would solve a dependency declared on the route or its router: refuse one
-        # here, when the app is built, rather than skip it silently on every request.
-        if self.dependant.dependencies or self.dependant.query_params:
+        # Nothing would solve a parameter or a dependency declared on the route or its router:
+        # refuse one here, when the app is built, rather than skip it on every request.
+        dependant = self.dependant
+        declared = (
+            dependant.path_params,
+            dependant.query_params,
+            dependant.header_params,
+            dependant.cookie_params,
+            dependant.body_params,
+            dependant.dependencies,
+        )
+        if any(declared):
             raise TypeError(
-                f"{self.path}: a DirectRoute endpoint takes the Request alone and no dependencies"
+                f"{self.path}: a DirectRoute endpoint takes the Request alone: no parameters "
+                "and no dependencies"
             )
         endpoint: Callable[[Request], Coroutine[Any, Any, Response]] = self.endpoint
         return endpoint

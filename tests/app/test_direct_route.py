@@ -43,3 +43,13 @@ def test_a_dependency_it_would_skip_is_refused_when_the_route_is_built() -> None
 
     with pytest.raises(TypeError, match="no dependencies"):
         router.add_api_route("/guarded", endpoint, methods=["POST"])
+
+
+def test_a_parameter_it_would_leave_unread_is_refused_when_the_route_is_built() -> None:
+    router = APIRouter(route_class=DirectRoute)
+
+    async def endpoint(request: Request, limit: int = 10) -> Response:
+        return Response(str(limit))
+
+    with pytest.raises(TypeError, match="no parameters"):
+        router.add_api_route("/listed", endpoint, methods=["GET"])
