@@ -8,7 +8,6 @@ why, and nothing stored before is lost.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
 import signal
@@ -19,7 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 from job_helpers import TERMINAL, all_points, blobs, submit, wait_for
-from live_server import LiveServer
+from live_server import LiveServer, spawned_workers
 from sqlalchemy import Engine, create_engine, make_url, text
 
 from app.jobs.local import OUTAGE_FIRST_WAIT_SECONDS, OUTAGE_MAX_WAIT_SECONDS, _Outage
@@ -203,23 +202,14 @@ def test_a_model_the_database_refuses_to_store_fails_its_job_saying_why(
 def worker_pids(server: LiveServer) -> set[int]:
     """The server's spawned children: its training workers (with no body-parsing pool)."""
     assert server.process is not None
-    children: list[str] = []
-    for task in Path(f"/proc/{server.process.pid}/task").iterdir():
-        with contextlib.suppress(FileNotFoundError):  # a thread that has just ended
-            children += (task / "children").read_text().split()
-    pids = set()
-    for pid in children:
-        with contextlib.suppress(FileNotFoundError):  # a process that has just ended
-            command = Path(f"/proc/{pid}/cmdline").read_bytes()
-            if b"spawn_main" in command and b"resource_tracker" not in command:
-                pids.add(int(pid))
-    return pids
+    return set(spawned_workers(server.process.pid))
 
 
-def refusals(admin: Engine) -> int:
+def refusals(admin: Engine, sequence: str = "claim_refusals") -> int:
+    """How many refusals a trigger counted in its sequence (nextval survives the rollback)."""
     with admin.connect() as connection:
         value, called = connection.execute(
-            text("SELECT last_value, is_called FROM claim_refusals")
+            text(f"SELECT last_value, is_called FROM {sequence}")
         ).one()
     return int(value) if called else 0
 
@@ -324,13 +314,7 @@ def test_a_job_whose_end_the_database_refuses_is_handed_back_by_its_live_worker(
             )
             connection.execute(text("UPDATE refusal SET mode = 'fail'"))
         deadline = time.monotonic() + 60
-        while True:
-            with admin.connect() as connection:
-                value, called = connection.execute(
-                    text("SELECT last_value, is_called FROM fail_refusals")
-                ).one()
-            if called and value >= 2:
-                break
+        while refusals(admin, "fail_refusals") < 2:
             assert time.monotonic() < deadline, "the job is stuck: its worker never handed it back"
             time.sleep(0.05)
         with admin.connect() as connection:

@@ -18,16 +18,17 @@ def spawned_workers(server_pid: int) -> list[int]:
     """Every process the server spawned (training workers, the body-parsing pool), from any of
     its threads: each thread lists the children it started, so the replacements the pool's
     monitor thread starts are found too."""
-    pids: list[str] = []
+    children: list[str] = []
     for task in Path(f"/proc/{server_pid}/task").iterdir():
         with contextlib.suppress(FileNotFoundError):  # a thread that has just ended
-            pids += (task / "children").read_text().split()
-    return [
-        int(pid)
-        for pid in pids
-        if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()
-        and b"resource_tracker" not in Path(f"/proc/{pid}/cmdline").read_bytes()
-    ]
+            children += (task / "children").read_text().split()
+    pids = []
+    for pid in children:
+        with contextlib.suppress(FileNotFoundError):  # a process that has just ended
+            command = Path(f"/proc/{pid}/cmdline").read_bytes()
+            if b"spawn_main" in command and b"resource_tracker" not in command:
+                pids.append(int(pid))
+    return pids
 
 
 def free_port() -> int:
