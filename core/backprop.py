@@ -167,6 +167,9 @@ class Workspace:
         self.shift_first_bias = net.hidden_activation == "relu" and len(widths) > 1
         # The next layer's weights stacked on its absorbing bias (see step).
         self.shifted_block = np.empty_like(self.blocks[1]) if len(widths) > 1 else packed[:0]
+        # What each layer after the first multiplies its input by, unshifted and shifted.
+        self._blocks_after_first = self.blocks[1:]
+        self._shifted_blocks = [self.shifted_block, *self.blocks[2:]]
         self.derivative = DERIVATIVES[net.hidden_activation]
         self.cost_and_activate = COSTS[net.output]
         # Views for a batch of ``batch_size`` rows, the full-batch case, are built once: on the
@@ -234,7 +237,7 @@ class Workspace:
         # Over large batches, ReLU's first layer takes max(X W, -b) instead of adding its bias
         # first (see Workspace.shift_first_bias): one pass over the layer instead of two.
         shifted = several_first_blocks and self.shift_first_bias
-        forward_blocks = [layer.block for layer in layers[1:]]
+        forward_blocks = self._shifted_blocks if shifted else self._blocks_after_first
         if hidden:
             # The bias, padded with a 0 for the ones column, is added over the whole contiguous
             # buffer: 3x faster than over the strided view without that column.
@@ -255,7 +258,7 @@ class Workspace:
             if shifted:
                 # The next layer gets b_1 + b_0 W_1 as its bias, which adds back what its
                 # input lacks: (A - b_0) W_1 + b_1 + b_0 W_1 = A W_1 + b_1.
-                block = forward_blocks[0] = self.shifted_block
+                block = self.shifted_block
                 np.copyto(block, layers[1].block)
                 block[-1] += first.bias @ layers[1].weights
                 for Z, _, _, _ in hidden[0].blocks:
