@@ -13,7 +13,13 @@ from typing import NamedTuple
 import numpy as np
 from numpy.typing import NDArray
 
-from core.activations import DERIVATIVES, KEEPS_ONE, TRAINING_ACTIVATIONS, Array
+from core.activations import (
+    DERIVATIVES,
+    KEEPS_ONE,
+    TRAINING_ACTIVATIONS,
+    Array,
+    relu_derivative_above,
+)
 from core.network import Network
 from core.outputs import ACCURACY, COSTS
 
@@ -335,9 +341,7 @@ class Workspace:
                     # An outer product: BLAS runs it as a K=1 GEMM, 3x slower than broadcasting.
                     np.multiply(delta[start:stop], layer.block_T, out=delta_rows)
                 if shifted_below:
-                    # A - b_0 > -b_0 exactly where A > 0.
-                    np.greater(A_rows, bias[: len(A_rows)], out=mask)
-                    np.multiply(delta_rows, mask, out=delta_rows)
+                    relu_derivative_above(A_rows, bias[: len(A_rows)], delta_rows, mask)
                 else:
                     derivative(A_rows, delta_rows, mask)
                 if accumulate:
