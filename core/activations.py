@@ -80,15 +80,7 @@ def relu_against_zeros(Z: Array, zeros: Array) -> None:
 
 def relu_derivative(A: Array, delta: Array, mask: NDArray[np.bool_]) -> None:
     """Multiply ``delta`` in place by ReLU's derivative ``[A > 0]``, read from its output."""
-    relu_derivative_above(A, zero_of(A), delta, mask)
-
-
-def relu_derivative_above(
-    A: Array, floor: Array | int, delta: Array, mask: NDArray[np.bool_]
-) -> None:
-    """Multiply ``delta`` in place by ``[A > floor]``: ReLU's derivative read from an output
-    kept shifted by ``floor``, ``max(Z, floor)`` (``floor`` broadcast against ``A``)."""
-    np.greater(A, floor, out=mask)
+    np.greater(A, zero_of(A), out=mask)
     np.multiply(delta, mask, out=delta)
 
 

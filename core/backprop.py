@@ -13,13 +13,7 @@ from typing import NamedTuple
 import numpy as np
 from numpy.typing import NDArray
 
-from core.activations import (
-    DERIVATIVES,
-    KEEPS_ONE,
-    TRAINING_ACTIVATIONS,
-    Array,
-    relu_derivative_above,
-)
+from core.activations import DERIVATIVES, KEEPS_ONE, TRAINING_ACTIVATIONS, Array
 from core.network import Network
 from core.outputs import ACCURACY, COSTS
 
@@ -165,17 +159,6 @@ class Workspace:
         self.Y_batch = np.empty((gathered, widths[-1]), dtype=dtype)
         self.activate = TRAINING_ACTIVATIONS[net.hidden_activation]
         self.restore_ones = net.hidden_activation not in KEEPS_ONE
-        # ReLU's first layer over large batches keeps max(X W_0, -b_0) = A - b_0 in its
-        # activations, and the next layer's bias absorbs b_0 W_1: that saves the pass adding
-        # the bias over the whole layer (wide workload here: 2.2 ms a step, 0.5 ms net of the
-        # mask's costlier comparison). A - b_0 > -b_0 exactly where X W_0 + b_0 > 0 (IEEE
-        # addition gives 0 only for x + (-x)), so the derivative's mask is the same.
-        self.shift_first_bias = net.hidden_activation == "relu" and len(widths) > 1
-        # The next layer's weights stacked on its absorbing bias (see step).
-        self.shifted_block = np.empty_like(self.blocks[1]) if len(widths) > 1 else packed[:0]
-        # What each layer after the first multiplies its input by, unshifted and shifted.
-        self._blocks_after_first = self.blocks[1:]
-        self._shifted_blocks = [self.shifted_block, *self.blocks[2:]]
         self.derivative = DERIVATIVES[net.hidden_activation]
         self.cost_and_activate = COSTS[net.output]
         # Views for a batch of ``batch_size`` rows, the full-batch case, are built once: on the
@@ -239,51 +222,32 @@ class Workspace:
         output = views.output
         # The first layer: its input X has no ones column.
         first = layers[0]
-        several_first_blocks = bool(hidden) and len(hidden[0].blocks) > 1
-        # Over large batches, ReLU's first layer takes max(X W, -b) instead of adding its bias
-        # first (see Workspace.shift_first_bias): one pass over the layer instead of two.
-        shifted = several_first_blocks and self.shift_first_bias
-        forward_blocks = self._shifted_blocks if shifted else self._blocks_after_first
         if hidden:
             # The bias, padded with a 0 for the ones column, is added over the whole contiguous
             # buffer: 3x faster than over the strided view without that column.
             np.copyto(self.first_bias_head, first.bias)
             bias = self.first_bias
-            if several_first_blocks:
+            if len(hidden[0].blocks) > 1:
                 # Adding a row to every row runs at half the speed of adding a whole array of
                 # the same shape (510 x 257 float32: 16 us against 8 us here), so the bias is
-                # copied into a block of rows once and every block adds that (or, shifted,
-                # takes the maximum against its negative; the ones column's 0 stays a floor
-                # below the ones).
-                if shifted:
-                    np.negative(bias, out=self.first_bias_rows)
-                else:
-                    np.copyto(self.first_bias_rows, bias)
+                # copied into a block of rows once and every block adds that.
+                np.copyto(self.first_bias_rows, bias)
                 bias = self.first_bias_rows
             matmul(X, first.weights, out=hidden[0].Z)
-            if shifted:
-                # The next layer gets b_1 + b_0 W_1 as its bias, which adds back what its
-                # input lacks: (A - b_0) W_1 + b_1 + b_0 W_1 = A W_1 + b_1.
-                block = self.shifted_block
-                np.copyto(block, layers[1].block)
-                block[-1] += first.bias @ layers[1].weights
-                for Z, _, _, _ in hidden[0].blocks:
-                    np.maximum(Z, bias[: len(Z)], out=Z)
-            else:
-                # Bias and activation one cache-sized block of rows at a time: the second pass
-                # reads what the first left in the cache instead of memory.
-                for Z, _, _, zeros in hidden[0].blocks:
-                    np.add(Z, bias[: len(Z)], out=Z)
-                    activate(Z, zeros)
-                    if restore_ones:
-                        Z[:, -1] = 1
-            for below, above, block in zip(hidden, hidden[1:], forward_blocks, strict=False):
-                matmul(below.A_aug, block, out=above.Z)
+            # Bias and activation one cache-sized block of rows at a time: the second pass
+            # reads what the first left in the cache instead of memory.
+            for Z, _, _, zeros in hidden[0].blocks:
+                np.add(Z, bias[: len(Z)], out=Z)
+                activate(Z, zeros)
+                if restore_ones:
+                    Z[:, -1] = 1
+            for below, above, layer in zip(hidden, hidden[1:], layers[1:], strict=False):
+                matmul(below.A_aug, layer.block, out=above.Z)
                 for Z, _, _, zeros in above.blocks:
                     activate(Z, zeros)
                     if restore_ones:
                         Z[:, -1] = 1
-            matmul(hidden[-1].A_aug, forward_blocks[-1], out=output)
+            matmul(hidden[-1].A_aug, layers[-1].block, out=output)
         else:
             matmul(X, first.weights, out=output)
             np.add(output, first.bias, out=output)
@@ -298,6 +262,7 @@ class Workspace:
         derivative = self.derivative
         decay = scale * l2 / m
         first_gradient = first.gradient
+        several_first_blocks = bool(hidden) and len(hidden[0].blocks) > 1
         # The one output unit's weights, as a row, while the delta below it still lacks them
         # (see the outer product below); else None.
         unit_weights: Array | None = None
@@ -313,11 +278,6 @@ class Workspace:
                 np.multiply(layer.gradient, unit_weights, out=layer.gradient)
                 weights_T = np.multiply(layer.weights, unit_weights).T
                 unit_weights = None
-            shifted_below = shifted and below is hidden[0]
-            if shifted_below:
-                # Its input was A - b_0 (see above): dW = (A - b_0)^T delta + b_0 db.
-                gradient = layer.gradient
-                gradient[:-1] += np.outer(first.bias, gradient[-1])
             if l2 != 0.0:
                 np.add(layer.gradient_weights, decay * layer.weights, out=layer.gradient_weights)
             if not layer.outer:
@@ -340,10 +300,7 @@ class Workspace:
                 elif layer.outer:
                     # An outer product: BLAS runs it as a K=1 GEMM, 3x slower than broadcasting.
                     np.multiply(delta[start:stop], layer.block_T, out=delta_rows)
-                if shifted_below:
-                    relu_derivative_above(A_rows, bias[: len(A_rows)], delta_rows, mask)
-                else:
-                    derivative(A_rows, delta_rows, mask)
+                derivative(A_rows, delta_rows, mask)
                 if accumulate:
                     partial = self.bias_partial
                     matmul(self.ones[: stop - start], delta_rows, out=partial)
