@@ -84,6 +84,17 @@ def relu_derivative(A: Array, delta: Array, mask: NDArray[np.bool_]) -> None:
     np.multiply(delta, mask, out=delta)
 
 
+def relu_derivative_into_output(A: Array, delta: Array, mask: NDArray[np.bool_]) -> None:
+    """Overwrite ReLU's output ``A`` with ``delta * [A > 0]`` (``delta`` broadcast against it).
+
+    For a delta not yet written anywhere: the mask is read first, then the delta goes where the
+    activations were, which are still in the cache, instead of into a buffer of its own.
+    """
+    np.greater(A, zero_of(A), out=mask)
+    np.copyto(A, delta)
+    np.multiply(A, mask, out=A)
+
+
 def leaky_relu_derivative(A: Array, delta: Array, mask: NDArray[np.bool_]) -> None:
     """Multiply ``delta`` in place by leaky ReLU's derivative, read from its output ``A``."""
     np.less_equal(A, zero_of(A), out=mask)

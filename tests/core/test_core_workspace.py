@@ -117,6 +117,14 @@ def test_row_blocks_give_the_same_step(
     np.testing.assert_allclose(blocked_output, output_, rtol=1e-12)
     np.testing.assert_allclose(blocked.packed_gradients, whole.packed_gradients, rtol=1e-10)
     assert_gradients_match(net, X, Y, 0.1, blocked.gradients)
+    # A second step after an update: what the first step's backward pass left in the buffers
+    # (a delta written into the activations, and their ones column) does not leak into it.
+    net.packed_parameters()[...] -= blocked.packed_gradients
+    cost, output_ = whole.step(X, Y, 0.1)
+    blocked_cost, blocked_output = blocked.step(X, Y, 0.1)
+    assert blocked_cost == pytest.approx(cost, rel=1e-12)
+    np.testing.assert_allclose(blocked_output, output_, rtol=1e-12)
+    np.testing.assert_allclose(blocked.packed_gradients, whole.packed_gradients, rtol=1e-10)
     # A partial batch through the blocked workspace equals a workspace of its size.
     partial_cost, _ = blocked.step(X[:37], Y[:37], 0.0)
     exact = Workspace(net, 37)
