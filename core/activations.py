@@ -145,6 +145,10 @@ TRAINING_ACTIVATIONS: dict[str, TrainingActivation] = {
     for name, activate in ACTIVATIONS.items()
 }
 
+# (A, delta, mask): A overwritten with delta (broadcast against it) times the derivative at A,
+# for a delta not yet written anywhere; where the mask can be read before A is overwritten.
+DERIVATIVES_INTO_OUTPUT: dict[str, Derivative] = {"relu": relu_derivative_into_output}
+
 DERIVATIVES: dict[str, Derivative] = {
     "relu": relu_derivative,
     "leaky_relu": leaky_relu_derivative,

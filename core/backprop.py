@@ -15,11 +15,10 @@ from numpy.typing import NDArray
 
 from core.activations import (
     DERIVATIVES,
+    DERIVATIVES_INTO_OUTPUT,
     KEEPS_ONE,
     TRAINING_ACTIVATIONS,
     Array,
-    relu_derivative,
-    relu_derivative_into_output,
 )
 from core.network import Network
 from core.outputs import ACCURACY, COSTS
@@ -170,6 +169,7 @@ class Workspace:
         self.activate = TRAINING_ACTIVATIONS[net.hidden_activation]
         self.restore_ones = net.hidden_activation not in KEEPS_ONE
         self.derivative = DERIVATIVES[net.hidden_activation]
+        self.derivative_into_output = DERIVATIVES_INTO_OUTPUT.get(net.hidden_activation)
         self.cost_and_activate = COSTS[net.output]
         # Views for a batch of ``batch_size`` rows, the full-batch case, are built once: on the
         # many-layer, few-sample networks, slicing at every step is a measurable overhead.
@@ -300,7 +300,7 @@ class Workspace:
             # ReLU's delta then goes into the activations, which nothing reads after their mask:
             # each block is written where it was just read, in the cache (wide workload here:
             # 2.1% faster a step, and the layer's delta buffer is never touched).
-            into_output = defer_unit_weights and self.derivative is relu_derivative
+            into_output = self.derivative_into_output if defer_unit_weights else None
             # With one block, the first layer's bias gradient is one GEMV after the loop;
             # with several, each block adds its part while it is still in the cache.
             accumulate = below is hidden[0] and several_first_blocks
@@ -309,8 +309,8 @@ class Workspace:
             start = 0
             for A_rows, delta_rows, mask, _ in below.blocks:
                 stop = start + len(A_rows)
-                if into_output:
-                    relu_derivative_into_output(A_rows, delta[start:stop], mask)
+                if into_output is not None:
+                    into_output(A_rows, delta[start:stop], mask)
                     A_rows[:, -1] = 1  # the ones column, for the next forward pass
                     delta_rows = A_rows
                 else:
@@ -328,7 +328,10 @@ class Workspace:
                 start = stop
             if defer_unit_weights:
                 unit_weights = layer.weights.T
-            delta, delta_T = (below.Z, below.Z.T) if into_output else (below.delta, below.delta_T)
+            if into_output is not None:
+                delta, delta_T = below.Z, below.Z.T
+            else:
+                delta, delta_T = below.delta, below.delta_T
         # The gradient with respect to the inputs X is never needed.
         matmul(X.T, delta, out=first.gradient_weights)
         if not several_first_blocks:
