@@ -7,7 +7,9 @@ which unpickle with one copy. Below it, the hop would cost more than the parse.
 
 The functions sent to the pool are module-level and take and return picklable values; a
 domain error raised there (InvalidInput, ...) pickles with its message and details and is
-raised again here unchanged.
+raised again here unchanged. A body of tens of megabytes is not one of those values: pickling
+it, and unpickling what comes back, are single copies made holding the GIL (a 48 MB upload
+stopped /healthz for 50-100 ms at each end), so it travels through a file (see `spooled`).
 """
 
 from __future__ import annotations
@@ -15,8 +17,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing as mp
-from collections.abc import Callable
+import tempfile
+from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import TypeVar
 
 from anyio import to_thread
@@ -34,6 +39,28 @@ OFFLOADED_PARSES = Counter(
     ["kind"],
     registry=PROCESS_REGISTRY,
 )
+
+
+def _write_all(fd: int, chunks: Sequence[bytes]) -> None:
+    with open(fd, "wb", buffering=0) as file:
+        for chunk in chunks:
+            file.write(chunk)  # a system call, made without the GIL
+
+
+@asynccontextmanager
+async def spooled(chunks: Sequence[bytes]) -> AsyncIterator[Path]:
+    """A temporary file holding the chunks (written from a thread), removed on exit.
+
+    A pool process reads the body from it and may write its result back into it, so that
+    neither crosses the pool's pipe as a pickle.
+    """
+    fd, name = tempfile.mkstemp(prefix="dnn-body-")
+    path = Path(name)
+    try:
+        await to_thread.run_sync(_write_all, fd, chunks)
+        yield path
+    finally:
+        path.unlink(missing_ok=True)
 
 
 def _warm_up() -> None:

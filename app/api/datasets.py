@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Annotated, Any
 
+from anyio import to_thread
 from fastapi import APIRouter, Query, Request, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
@@ -23,7 +26,7 @@ from app.api.deps import (
 )
 from app.db.tables import Dataset
 from app.errors import Conflict, InvalidInput, UnsupportedMediaType
-from app.parsing import ParsePool
+from app.parsing import ParsePool, spooled
 from app.schemas.common import Limit, Offset, error_responses
 from app.schemas.datasets import (
     MAX_NAME_LENGTH,
@@ -78,7 +81,7 @@ def to_out(dataset: Dataset) -> DatasetOut:
 @dataclass(frozen=True)
 class Upload:
     name: str
-    parsed: ingest.ParsedDataset
+    dataset: datasets.EncodedDataset
     # What the request meant, independent of its encoding (a multipart boundary differs per try).
     digest: str
     # The content and its parse options: a second upload of the same is stored once.
@@ -98,7 +101,6 @@ async def _parse_upload(request: Request, limits: ingest.Limits, pool: ParsePool
                 "the multipart upload needs a 'file' part", [{"loc": ["file"], "msg": "missing"}]
             )
         filename = upload.filename or "upload"
-        data = await upload.read()
         label_column = form.get("label_column")
         name = form.get("name")
         given = name if isinstance(name, str) and name else None
@@ -115,18 +117,42 @@ async def _parse_upload(request: Request, limits: ingest.Limits, pool: ParsePool
                 raise _field_error("name", problem)
             raise _field_error("file", f"has a file name that {problem}")
         fields = f"{filename}\0{column}\0{dataset_name}\0".encode()
-        digest = idempotency.request_digest(fields + data)
-        content, parsed = await pool.run(
-            "dataset", len(data), parse_file, data, filename, column, limits
+        chunks = [await upload.read()]
+        return await parse_body(
+            pool, chunks, parse_file, dataset_name, fields, filename, column, limits
         )
-        return Upload(dataset_name, parsed, digest, content)
     if media_type != "application/json":
         raise UnsupportedMediaType(
             "send JSON (application/json) or a file upload (multipart/form-data)",
             [{"loc": ["header", "content-type"], "msg": f"unsupported: {content_type or 'none'}"}],
         )
-    data = await request.body()
-    return await pool.run("dataset", len(data), parse_json, data, limits)
+    # The chunks as they came, not joined: a large body goes to a file without one more copy.
+    chunks = [chunk async for chunk in request.stream() if chunk]
+    return await parse_body(pool, chunks, parse_json, limits)
+
+
+async def parse_body(
+    pool: ParsePool, chunks: list[bytes], parse: Callable[..., Upload], *args: Any
+) -> Upload:
+    """parse(body, *args) on a thread, or for a large body in the parsing pool, the body and the
+    encoded dataset going there and back through a file (see app/parsing.py)."""
+    size = sum(len(chunk) for chunk in chunks)
+    if not pool.offloads(size):
+        return await pool.run("dataset", size, parse, b"".join(chunks), *args)
+    async with spooled(chunks) as path:
+        chunks.clear()  # the file holds the body now
+        upload = await pool.run("dataset", size, parse_spooled, parse, str(path), *args)
+        blob = await to_thread.run_sync(path.read_bytes)
+    return replace(upload, dataset=replace(upload.dataset, blob=blob))
+
+
+def parse_spooled(parse: Callable[..., Upload], path: str, *args: Any) -> Upload:
+    """parse() on the body in the file at path, in the parsing pool; the encoded dataset is
+    written back over the body and returned without it."""
+    file = Path(path)
+    upload = parse(file.read_bytes(), *args)
+    file.write_bytes(upload.dataset.blob)
+    return replace(upload, dataset=replace(upload.dataset, blob=b""))
 
 
 FORM_FIELDS = ("file", "name", "label_column")
@@ -158,20 +184,28 @@ def check_form(form: FormData) -> None:
 
 
 def parse_file(
-    data: bytes, filename: str, column: str | None, limits: ingest.Limits
-) -> tuple[str, ingest.ParsedDataset]:
-    """A .csv or .npz upload's content hash and arrays (CPU-bound: run on a thread or the pool)."""
+    data: bytes,
+    dataset_name: str,
+    fields: bytes,
+    filename: str,
+    column: str | None,
+    limits: ingest.Limits,
+) -> Upload:
+    """A .csv or .npz upload parsed, encoded and hashed (CPU-bound: run on a thread or the pool).
+
+    ``fields`` are the form's other fields, which the request digest covers with the file.
+    """
     is_npz = filename.lower().endswith(".npz")
     content = datasets.content_sha256(
         data, format_name="npz" if is_npz else "csv", label_column=None if is_npz else column
     )
-    if is_npz:
-        return content, ingest.from_npz(data, limits)
-    return content, ingest.from_csv(data, column, limits)
+    parsed = ingest.from_npz(data, limits) if is_npz else ingest.from_csv(data, column, limits)
+    digest = idempotency.request_digest(fields + data)
+    return Upload(dataset_name, _encoded(parsed), digest, content)
 
 
 def parse_json(data: bytes, limits: ingest.Limits) -> Upload:
-    """A JSON upload validated, turned into arrays and hashed (CPU-bound, like parse_file)."""
+    """A JSON upload validated, parsed, encoded and hashed (CPU-bound, like parse_file)."""
     try:
         body = DatasetCreate.model_validate_json(data)
     except ValidationError as exc:
@@ -179,9 +213,12 @@ def parse_json(data: bytes, limits: ingest.Limits) -> Upload:
     parsed = ingest.from_rows(body.features, body.labels, limits)
     rows = body.model_dump_json(include={"features", "labels"}).encode()
     content = datasets.content_sha256(rows, format_name="json", label_column=None)
-    return Upload(
-        body.name, parsed, idempotency.request_digest(body.model_dump_json().encode()), content
-    )
+    digest = idempotency.request_digest(body.model_dump_json().encode())
+    return Upload(body.name, _encoded(parsed), digest, content)
+
+
+def _encoded(parsed: ingest.ParsedDataset) -> datasets.EncodedDataset:
+    return datasets.encode_dataset(parsed.X, parsed.y, parsed.task, parsed.classes)
 
 
 def _store(
@@ -192,10 +229,7 @@ def _store(
             session,
             tenant_id=tenant_id,
             name=upload.name[:200],
-            X=upload.parsed.X,
-            y=upload.parsed.y,
-            task=upload.parsed.task,
-            classes=upload.parsed.classes,
+            dataset=upload.dataset,
             sha256=upload.content_sha256,
             dedupe=dedupe,
         )

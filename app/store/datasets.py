@@ -45,6 +45,45 @@ def largest_magnitude(X: np.ndarray, y: np.ndarray, task: str) -> float:
     return largest
 
 
+@dataclass(frozen=True)
+class EncodedDataset:
+    """A parsed dataset as its row keeps it: the .npz blob, and what is read without it."""
+
+    n_samples: int
+    input_shape: list[int]
+    task: str
+    classes: list[Any] | None
+    max_abs_value: float
+    blob: bytes
+
+    def columns(self) -> dict[str, Any]:
+        """The Dataset columns that hold it."""
+        return {
+            "n_samples": self.n_samples,
+            "n_features": int(np.prod(self.input_shape)),
+            "input_shape": self.input_shape,
+            "task": self.task,
+            "classes": self.classes,
+            "max_abs_value": self.max_abs_value,
+            "data": self.blob,
+        }
+
+
+def encode_dataset(
+    X: np.ndarray, y: np.ndarray, task: str, classes: list[Any] | None
+) -> EncodedDataset:
+    """CPU-bound on a large dataset: the parsing pool runs it beside the parse (see
+    app/api/datasets.py), so the server process never encodes one."""
+    return EncodedDataset(
+        n_samples=int(X.shape[0]),
+        input_shape=[int(d) for d in X.shape[1:]],
+        task=task,
+        classes=classes,
+        max_abs_value=largest_magnitude(X, y, task),
+        blob=encode_arrays(X, y),
+    )
+
+
 def create_dataset(
     session: Session,
     *,
@@ -55,18 +94,8 @@ def create_dataset(
     task: str,
     classes: list[Any] | None,
 ) -> Dataset:
-    dataset = Dataset(
-        id=new_id(),
-        tenant_id=tenant_id,
-        name=name,
-        n_samples=int(X.shape[0]),
-        n_features=int(np.prod(X.shape[1:])),
-        input_shape=[int(d) for d in X.shape[1:]],
-        task=task,
-        classes=classes,
-        max_abs_value=largest_magnitude(X, y, task),
-        data=encode_arrays(X, y),
-    )
+    encoded = encode_dataset(X, y, task, classes)
+    dataset = Dataset(id=new_id(), tenant_id=tenant_id, name=name, **encoded.columns())
     session.add(dataset)
     session.flush()
     return dataset
@@ -88,10 +117,7 @@ def store_once(
     *,
     tenant_id: str,
     name: str,
-    X: np.ndarray,
-    y: np.ndarray,
-    task: str,
-    classes: list[Any] | None,
+    dataset: EncodedDataset,
     sha256: str,
     dedupe: bool,
 ) -> tuple[Dataset, bool]:
@@ -103,21 +129,15 @@ def store_once(
     """
     if dedupe:
         found = _find_stored(session, tenant_id, sha256)
-        if found is not None:  # the cheap path: no archive encoded for a known upload
+        if found is not None:
             return found, False
     values = {
         "id": new_id(),
         "tenant_id": tenant_id,
         "name": name,
-        "n_samples": int(X.shape[0]),
-        "n_features": int(np.prod(X.shape[1:])),
-        "input_shape": [int(d) for d in X.shape[1:]],
-        "task": task,
-        "classes": classes,
         "content_sha256": sha256,
         "dedupe_key": sha256 if dedupe else None,
-        "max_abs_value": largest_magnitude(X, y, task),
-        "data": encode_arrays(X, y),
+        **dataset.columns(),
     }
     inserted = insert_unless_conflict(
         session, Dataset, values, ["tenant_id", "dedupe_key"], Dataset.id

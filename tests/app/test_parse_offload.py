@@ -6,8 +6,10 @@ import asyncio
 import json
 import select
 import socket
+import tempfile
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import httpx
@@ -16,11 +18,12 @@ import pytest
 from live_server import LiveServer
 from prometheus_client.parser import text_string_to_metric_families
 
-from app.api.datasets import parse_json
+from app.api.datasets import parse_body, parse_json
 from app.api.predict import json_request
 from app.errors import InvalidInput
 from app.ingest import Limits
 from app.parsing import ParsePool
+from app.store.datasets import decode_arrays
 
 LIMITS = Limits(max_cells=10_000_000, max_bytes=1 << 30, max_classes=100, max_outputs=100)
 
@@ -38,19 +41,40 @@ def dataset_body(rows: int, seed: int = 0) -> bytes:
     return json.dumps({"name": "offload", "features": X.tolist(), "labels": labels}).encode()
 
 
+def spooled_bodies() -> set[Path]:
+    return set(Path(tempfile.gettempdir()).glob("dnn-body-*"))
+
+
 def test_dataset_parsed_in_the_pool_equals_the_parse_here(pool: ParsePool) -> None:
     body = dataset_body(500)
     assert pool.offloads(len(body))
-    there = asyncio.run(pool.run("dataset", len(body), parse_json, body, LIMITS))
+    before = spooled_bodies()
+    # In chunks, as a request streams it; the body and the encoded dataset go through a file.
+    chunks = [body[i : i + 4096] for i in range(0, len(body), 4096)]
+    there = asyncio.run(parse_body(pool, chunks, parse_json, LIMITS))
     here = parse_json(body, LIMITS)
+    assert spooled_bodies() == before  # the file is gone
     assert (there.name, there.digest, there.content_sha256) == (
         here.name,
         here.digest,
         here.content_sha256,
     )
-    np.testing.assert_array_equal(there.parsed.X, here.parsed.X)
-    np.testing.assert_array_equal(there.parsed.y, here.parsed.y)
-    assert (there.parsed.task, there.parsed.classes) == (here.parsed.task, here.parsed.classes)
+    assert replace(there.dataset, blob=b"") == replace(here.dataset, blob=b"")
+    assert there.dataset.n_samples == 500 and there.dataset.input_shape == [3]
+    there_arrays, here_arrays = decode_arrays(there.dataset.blob), decode_arrays(here.dataset.blob)
+    np.testing.assert_array_equal(there_arrays.X, here_arrays.X)
+    np.testing.assert_array_equal(there_arrays.y, here_arrays.y)
+
+
+def test_a_refused_dataset_in_the_pool_leaves_no_file(pool: ParsePool) -> None:
+    body = json.dumps({"name": "bad", "features": [[1.0, 2.0], [3.0]], "labels": [0, 1]})
+    before = spooled_bodies()
+    with pytest.raises(InvalidInput) as there:
+        asyncio.run(parse_body(pool, [body.encode()], parse_json, LIMITS))
+    with pytest.raises(InvalidInput) as here:
+        parse_json(body.encode(), LIMITS)
+    assert (there.value.message, there.value.details) == (here.value.message, here.value.details)
+    assert spooled_bodies() == before
 
 
 def test_predict_body_parsed_in_the_pool_equals_the_parse_here(pool: ParsePool) -> None:

@@ -111,6 +111,7 @@ def test_concurrent_uploads_of_the_same_content_store_one_dataset(
     X = np.arange(12, dtype=np.float64).reshape(6, 2)
     y = np.array([0, 1, 0, 1, 0, 1])
     sha = datasets.content_sha256(b"rows", format_name="csv", label_column=None)
+    encoded = datasets.encode_dataset(X, y, "binary", [0, 1])
 
     def upload(index: int) -> tuple[str, bool]:
         with factory() as session, session.begin():
@@ -118,10 +119,7 @@ def test_concurrent_uploads_of_the_same_content_store_one_dataset(
                 session,
                 tenant_id="alice",
                 name=f"upload {index}",
-                X=X,
-                y=y,
-                task="binary",
-                classes=[0, 1],
+                dataset=encoded,
                 sha256=sha,
                 dedupe=True,
             )
