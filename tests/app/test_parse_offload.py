@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import select
 import socket
@@ -18,7 +19,7 @@ import pytest
 from live_server import LiveServer
 from prometheus_client.parser import text_string_to_metric_families
 
-from app.api.datasets import parse_body, parse_json
+from app.api.datasets import parse_body, parse_file, parse_json
 from app.api.predict import json_request
 from app.errors import InvalidInput
 from app.ingest import Limits
@@ -136,3 +137,32 @@ def test_healthz_answers_while_a_large_upload_is_parsed(tmp_path: Path) -> None:
         assert answer.startswith(b"HTTP/1.1 201"), answer[:300]
         created = json.loads(answer.split(b"\r\n\r\n", 1)[1])
         assert created["n_samples"] == 300_000
+
+
+@pytest.mark.parametrize("filename", ["rows.csv", "rows.npz"])
+def test_a_file_upload_parsed_in_the_pool_equals_the_parse_here(
+    pool: ParsePool, filename: str
+) -> None:
+    X = np.random.default_rng(2).normal(size=(400, 3)).round(6)
+    y = (X[:, 0] > 0).astype(int)
+    if filename.endswith(".csv"):
+        rows = "\n".join(",".join(map(str, [*x, label])) for x, label in zip(X, y, strict=True))
+        data = ("a,b,c,label\n" + rows + "\n").encode()
+    else:
+        buffer = io.BytesIO()
+        np.savez(buffer, X=X, y=y)
+        data = buffer.getvalue()
+    args = ("my rows", b"fields\0", filename, None, LIMITS)
+    before = spooled_bodies()
+    there = asyncio.run(parse_body(pool, [data[:1000], data[1000:]], parse_file, *args))
+    here = parse_file(data, *args)
+    assert spooled_bodies() == before
+    assert (there.name, there.digest, there.content_sha256) == (
+        here.name,
+        here.digest,
+        here.content_sha256,
+    )
+    assert replace(there.dataset, blob=b"") == replace(here.dataset, blob=b"")
+    stored = decode_arrays(there.dataset.blob)
+    np.testing.assert_array_equal(stored.X, X)
+    np.testing.assert_array_equal(stored.y, decode_arrays(here.dataset.blob).y)
