@@ -27,6 +27,7 @@ from typing import TypeVar
 from anyio import to_thread
 from prometheus_client import Counter
 
+from app.errors import ServiceUnavailable
 from app.jobs.local import die_with_parent
 from app.metrics import PROCESS_REGISTRY
 
@@ -54,13 +55,29 @@ async def spooled(chunks: Sequence[bytes]) -> AsyncIterator[Path]:
     A pool process reads the body from it and may write its result back into it, so that
     neither crosses the pool's pipe as a pickle.
     """
-    fd, name = tempfile.mkstemp(prefix="dnn-body-")
+    try:
+        fd, name = tempfile.mkstemp(prefix="dnn-body-")
+    except OSError as exc:
+        raise no_room_for_body(exc) from None
     path = Path(name)
     try:
-        await to_thread.run_sync(_write_all, fd, chunks)
+        try:
+            await to_thread.run_sync(_write_all, fd, chunks)
+        except OSError as exc:
+            raise no_room_for_body(exc) from None
         yield path
     finally:
         path.unlink(missing_ok=True)
+
+
+def no_room_for_body(exc: OSError) -> ServiceUnavailable:
+    """A body that could not be written to the temporary folder (full, or gone): the server's
+    own condition, not the client's, so 503."""
+    log.error("could not buffer a request body in %s: %s", tempfile.gettempdir(), exc)
+    return ServiceUnavailable(
+        f"the server could not buffer this body on disk ({exc.strerror or exc}); try again later",
+        retry_after=30,
+    )
 
 
 def _warm_up() -> None:

@@ -26,7 +26,7 @@ from app.api.deps import (
 )
 from app.db.tables import Dataset
 from app.errors import Conflict, InvalidInput, UnsupportedMediaType
-from app.parsing import ParsePool, spooled
+from app.parsing import ParsePool, no_room_for_body, spooled
 from app.schemas.common import Limit, Offset, error_responses
 from app.schemas.datasets import (
     MAX_NAME_LENGTH,
@@ -151,7 +151,10 @@ def parse_spooled(parse: Callable[..., Upload], path: str, *args: Any) -> Upload
     written back over the body and returned without it."""
     file = Path(path)
     upload = parse(file.read_bytes(), *args)
-    file.write_bytes(upload.dataset.blob)
+    try:
+        file.write_bytes(upload.dataset.blob)
+    except OSError as exc:
+        raise no_room_for_body(exc) from None
     return replace(upload, dataset=replace(upload.dataset, blob=b""))
 
 

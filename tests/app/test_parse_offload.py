@@ -21,7 +21,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from app.api.datasets import parse_body, parse_file, parse_json
 from app.api.predict import json_request
-from app.errors import InvalidInput
+from app.errors import InvalidInput, ServiceUnavailable
 from app.ingest import Limits
 from app.parsing import ParsePool
 from app.store.datasets import decode_arrays
@@ -166,3 +166,13 @@ def test_a_file_upload_parsed_in_the_pool_equals_the_parse_here(
     stored = decode_arrays(there.dataset.blob)
     np.testing.assert_array_equal(stored.X, X)
     np.testing.assert_array_equal(stored.y, decode_arrays(here.dataset.blob).y)
+
+
+def test_no_room_to_buffer_a_large_body_is_a_503(
+    pool: ParsePool, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "gone"))
+    with pytest.raises(ServiceUnavailable) as refused:
+        asyncio.run(parse_body(pool, [dataset_body(50)], parse_json, LIMITS))
+    assert refused.value.status_code == 503
+    assert "could not buffer this body on disk" in refused.value.message
