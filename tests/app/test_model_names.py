@@ -55,6 +55,15 @@ def test_names_outside_the_set_are_refused(http: httpx.Client, name: str) -> Non
     assert error["details"][0]["loc"] == ["body", "name"]
 
 
+def test_the_name_v2_lists_statistics_at_is_refused(http: httpx.Client) -> None:
+    body = {"dataset": blobs(20), "name": "stats", "hyperparameters": {"n_iterations": 1}}
+    error = error_of(http.post("/train", json=body), 422)
+    assert error["details"][0]["loc"] == ["body", "name"]
+    assert "/v2/models/stats" in error["details"][0]["msg"]
+    assert not is_valid("stats") and is_valid("Stats") and is_valid("stats2")
+    assert to_model_name("stats") == "stats-model"
+
+
 def test_a_default_name_is_made_valid_not_refused(http: httpx.Client) -> None:
     rows = b"a,b,label\n" + b"".join(f"{i},{i % 3},{i % 2}\n".encode() for i in range(20))
     for filename, expected in [
