@@ -20,6 +20,7 @@ import multiprocessing as mp
 import tempfile
 from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TypeVar
@@ -91,24 +92,46 @@ class ParsePool:
 
     def __init__(self, workers: int, threshold: int) -> None:
         self.threshold = threshold
-        self._pool: ProcessPoolExecutor | None = None
-        if workers > 0:
-            # Spawned, never forked: a fork of the server would copy its threads' locks.
-            self._pool = ProcessPoolExecutor(
-                workers, mp_context=mp.get_context("spawn"), initializer=die_with_parent
-            )
-            for _ in range(workers):
-                self._pool.submit(_warm_up)
+        self.workers = workers
+        self._pool = self._start() if workers > 0 else None
+
+    def _start(self) -> ProcessPoolExecutor:
+        # Spawned, never forked: a fork of the server would copy its threads' locks.
+        pool = ProcessPoolExecutor(
+            self.workers, mp_context=mp.get_context("spawn"), initializer=die_with_parent
+        )
+        for _ in range(self.workers):
+            pool.submit(_warm_up)
+        return pool
 
     def offloads(self, size: int) -> bool:
         return self._pool is not None and size >= self.threshold
 
     async def run(self, kind: str, size: int, fn: Callable[..., T], *args: object) -> T:
-        """fn(*args) in the pool when the body is `size` bytes >= threshold, else on a thread."""
-        if self._pool is None or size < self.threshold:
+        """fn(*args) in the pool when the body is `size` bytes >= threshold, else on a thread.
+
+        Raises ServiceUnavailable when a pool process dies (killed, or out of memory on a huge
+        body) with this body in or waiting for it; the pool is then started afresh, so that
+        later bodies do not all fail on the broken one.
+        """
+        pool = self._pool
+        if pool is None or not self.offloads(size):
             return await to_thread.run_sync(fn, *args)
         OFFLOADED_PARSES.labels(kind).inc()
-        return await asyncio.wrap_future(self._pool.submit(fn, *args))
+        try:
+            return await asyncio.wrap_future(pool.submit(fn, *args))
+        except BrokenProcessPool:
+            self._replace(pool)
+            raise ServiceUnavailable(
+                "the parsing process stopped (killed, or out of memory) while it held this "
+                "body; try again"
+            ) from None
+
+    def _replace(self, broken: ProcessPoolExecutor) -> None:
+        if self._pool is broken:  # the first request to see it broken replaces it
+            log.error("a parsing process died; starting the parsing pool afresh")
+            broken.shutdown(wait=False, cancel_futures=True)
+            self._pool = self._start()
 
     def shutdown(self) -> None:
         if self._pool is not None:

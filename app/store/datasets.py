@@ -72,8 +72,8 @@ class EncodedDataset:
 def encode_dataset(
     X: np.ndarray, y: np.ndarray, task: str, classes: list[Any] | None
 ) -> EncodedDataset:
-    """CPU-bound on a large dataset: the parsing pool runs it beside the parse (see
-    app/api/datasets.py), so the server process never encodes one. It runs before
+    """CPU-bound on a large dataset: for an upload above the offload threshold the parsing pool
+    runs it beside the parse (see app/api/datasets.py), not the server process. It runs before
     :func:`store_once` knows whether the content is stored already, so a repeated upload pays
     for its encoding too, off the server's event loop."""
     return EncodedDataset(

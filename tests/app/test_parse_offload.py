@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import os
 import select
 import socket
 import tempfile
@@ -176,3 +177,17 @@ def test_no_room_to_buffer_a_large_body_is_a_503(
         asyncio.run(parse_body(pool, [dataset_body(50)], parse_json, LIMITS))
     assert refused.value.status_code == 503
     assert "could not buffer this body on disk" in refused.value.message
+
+
+def test_a_dead_parsing_process_is_a_503_and_the_pool_starts_afresh() -> None:
+    parse_pool = ParsePool(workers=1, threshold=1)
+    try:
+        # os._exit ends the pool's process abruptly, as a kill or the OOM killer would.
+        with pytest.raises(ServiceUnavailable) as refused:
+            asyncio.run(parse_pool.run("dataset", 10, os._exit, 1))
+        assert refused.value.status_code == 503
+        body = dataset_body(50)
+        there = asyncio.run(parse_body(parse_pool, [body], parse_json, LIMITS))
+        assert there.digest == parse_json(body, LIMITS).digest
+    finally:
+        parse_pool.shutdown()
